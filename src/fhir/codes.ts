@@ -12,7 +12,7 @@ export function codingsOf(concept: CodeableConcept | undefined | null): Coding[]
   if (Array.isArray(coding)) {
     return coding.filter((c): c is Coding => !!c && typeof c === 'object');
   }
-  return coding && typeof coding === 'object' ? [coding as Coding] : [];
+  return coding && typeof coding === 'object' ? [coding] : [];
 }
 
 /** True when any coding of `concept` equals one of `codes` (system and code, exactly). */

@@ -1,0 +1,254 @@
+// Which draft orders the service governs (contract section 2): MedicationRequests in `context.draftOrders` (any
+// intent; any status but cancelled, entered-in-error and stopped) whose medication carries one of the service's drug
+// codes, inline, in a contained Medication, in a Medication found in prefetch, or in one read per distinct unresolved
+// `Medication/{id}` reference. Those reads are the only FHIR queries made before governance is known.
+import type { Bundle, Medication, MedicationRequest } from 'fhir/r4';
+import { HttpError, type ErrorIssue } from '../errors';
+import type { FhirFailure, FhirSession } from '../fhir/client';
+import { codeSet, hasAnyCode } from '../fhir/codes';
+import type { LoadedService } from '../policy/types';
+import type { CallContext, GovernedOrder, HookRequest } from './types';
+
+const EXCLUDED_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
+/** Medication reads in flight at once: parallel, but a request naming hundreds of Medications cannot flood the server. */
+const READ_CONCURRENCY = 8;
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
+async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next;
+      next += 1;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export interface GovernanceResult {
+  /** Governed orders, in `draftOrders` order, each a copy of the order as received. */
+  orders: GovernedOrder[];
+  /**
+   * Medications that draft orders reference as `Medication/{id}`, keyed by that reference, whether found in
+   * prefetch or read from the FHIR server (copies). Contained Medications stay in their order.
+   */
+  medications: Record<string, Medication>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The MedicationRequests of `draftOrders` that may be governed, with their index in `entry`. */
+function candidateOrders(request: HookRequest): Array<{ index: number; order: MedicationRequest }> {
+  const draftOrders: unknown = request.context?.draftOrders;
+  const entries: unknown = isObject(draftOrders) ? draftOrders.entry : undefined;
+  if (!Array.isArray(entries)) {
+    return [];
+  }
+  const result: Array<{ index: number; order: MedicationRequest }> = [];
+  entries.forEach((entry: unknown, index) => {
+    const resource: unknown = isObject(entry) ? entry.resource : undefined;
+    if (!isObject(resource) || resource.resourceType !== 'MedicationRequest') {
+      return;
+    }
+    if (typeof resource.status === 'string' && EXCLUDED_STATUSES.has(resource.status)) {
+      return;
+    }
+    result.push({ index, order: resource as unknown as MedicationRequest });
+  });
+  return result;
+}
+
+/** How an order's `medicationReference` points at its Medication. */
+type MedicationPointer =
+  { kind: 'none' } | { kind: 'contained'; id: string } | { kind: 'server'; ref: string } | { kind: 'elsewhere' };
+
+/**
+ * Classifies `medicationReference.reference`: `#id` (contained), `Medication/{id}` (optionally versioned, or
+ * absolute under the request's `fhirServer`), an absolute reference to Medication on another server (cannot be
+ * read), or nothing usable (a display-only reference, another resource type): then the order names no Medication.
+ */
+function pointerOf(order: MedicationRequest, fhirServer: string | undefined): MedicationPointer {
+  const reference: unknown = isObject(order.medicationReference) ? order.medicationReference.reference : undefined;
+  if (typeof reference !== 'string' || reference === '') {
+    return { kind: 'none' };
+  }
+  if (reference.startsWith('#')) {
+    return reference.length > 1 ? { kind: 'contained', id: reference.slice(1) } : { kind: 'none' };
+  }
+  const relative = /^Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference);
+  if (relative) {
+    return { kind: 'server', ref: `Medication/${relative[1] as string}` };
+  }
+  const absolute = /^(https?:\/\/.+)\/Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(
+    reference
+  );
+  if (absolute) {
+    const base = typeof fhirServer === 'string' ? fhirServer.replace(/\/+$/, '') : undefined;
+    return absolute[1] === base
+      ? { kind: 'server', ref: `Medication/${absolute[2] as string}` }
+      : { kind: 'elsewhere' };
+  }
+  return { kind: 'none' };
+}
+
+function containedMedication(order: MedicationRequest, id: string): Medication | undefined {
+  const contained: unknown = order.contained;
+  if (!Array.isArray(contained)) {
+    return undefined;
+  }
+  const found: unknown = contained.find((r: unknown) => isObject(r) && r.resourceType === 'Medication' && r.id === id);
+  return found as Medication | undefined;
+}
+
+/** Every Medication with an id found in prefetch (as a value, or an entry of a Bundle value), by `Medication/{id}`. */
+function prefetchedMedications(request: HookRequest): Map<string, Medication> {
+  const found = new Map<string, Medication>();
+  const add = (resource: unknown): void => {
+    if (isObject(resource) && resource.resourceType === 'Medication' && typeof resource.id === 'string') {
+      const key = `Medication/${resource.id}`;
+      if (!found.has(key)) {
+        found.set(key, resource as unknown as Medication);
+      }
+    }
+  };
+  const prefetch: unknown = request.prefetch;
+  if (!isObject(prefetch)) {
+    return found;
+  }
+  for (const value of Object.values(prefetch)) {
+    add(value);
+    if (isObject(value) && value.resourceType === 'Bundle') {
+      const entries: unknown = (value as unknown as Bundle).entry;
+      if (Array.isArray(entries)) {
+        for (const entry of entries) {
+          add(isObject(entry) ? entry.resource : undefined);
+        }
+      }
+    }
+  }
+  return found;
+}
+
+function medicationExpression(index: number): string {
+  return `context.draftOrders.entry[${index}].resource.medicationReference`;
+}
+
+/**
+ * Finds the governed orders of an order-sign call (contract section 2).
+ *
+ * @param service - the service, for its drug codes.
+ * @param request - the validated request (never modified).
+ * @param session - the FHIR session, undefined when there is no usable `fhirServer`.
+ * @param ctx - the call's context: deadline, timings and notes.
+ * @throws HttpError 412 `medication-unavailable`, one issue per affected order, when a needed Medication cannot be
+ *   read (no usable fhirServer, a failed read, a timeout).
+ */
+export async function findGovernedOrders(
+  service: LoadedService,
+  request: HookRequest,
+  session: FhirSession | undefined,
+  ctx: CallContext
+): Promise<GovernanceResult> {
+  const codes = codeSet(service.drugCodes);
+  const fhirServer = typeof request.fhirServer === 'string' ? request.fhirServer : undefined;
+  const candidates = candidateOrders(request);
+  const prefetched = prefetchedMedications(request);
+  const medications = new Map<string, Medication>();
+  const governed = new Set<number>();
+  /** Orders whose Medication must be read, by reference. */
+  const toRead = new Map<string, number[]>();
+  const unreadable: Array<{ index: number; message: string }> = [];
+
+  for (const { index, order } of candidates) {
+    if (hasAnyCode(isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : undefined, codes)) {
+      governed.add(index);
+      continue;
+    }
+    const pointer = pointerOf(order, fhirServer);
+    switch (pointer.kind) {
+      case 'none':
+        break;
+      case 'contained': {
+        const medication = containedMedication(order, pointer.id);
+        if (medication && hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
+          governed.add(index);
+        }
+        break;
+      }
+      case 'server': {
+        const medication = prefetched.get(pointer.ref);
+        if (medication) {
+          medications.set(pointer.ref, medication);
+          if (hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
+            governed.add(index);
+          }
+        } else {
+          toRead.set(pointer.ref, [...(toRead.get(pointer.ref) ?? []), index]);
+        }
+        break;
+      }
+      case 'elsewhere':
+        unreadable.push({ index, message: 'the medicationReference points to another server than fhirServer' });
+        break;
+    }
+  }
+
+  if (toRead.size > 0) {
+    const started = Date.now();
+    const refs = [...toRead.keys()];
+    const noServer =
+      typeof request.fhirServer === 'string' && request.fhirServer.trim() !== ''
+        ? 'the fhirServer is not allowed by CDS_FHIR_ALLOWLIST'
+        : 'the request has no fhirServer';
+    const results = session
+      ? await mapWithConcurrency(refs, READ_CONCURRENCY, (ref) => session.read(ref))
+      : refs.map((): FhirFailure => ({ ok: false, reason: 'no-fhir-server', message: noServer }));
+    if (session) {
+      ctx.timings.medicationReadsMs = Date.now() - started;
+    }
+    refs.forEach((ref, i) => {
+      const result = results[i];
+      const indexes = toRead.get(ref) ?? [];
+      if (!result || !result.ok) {
+        const why = result && !result.ok ? result.message : 'no answer';
+        for (const index of indexes) {
+          unreadable.push({ index, message: `${ref} could not be read to tell whether the order is governed: ${why}` });
+        }
+        return;
+      }
+      if (result.value === null) {
+        ctx.notes.push(`${ref} was not found on the FHIR server: its draft orders are not governed`);
+        return;
+      }
+      const medication = result.value as Medication;
+      medications.set(ref, medication);
+      if (hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
+        indexes.forEach((index) => governed.add(index));
+      }
+    });
+  }
+
+  if (unreadable.length > 0) {
+    unreadable.sort((a, b) => a.index - b.index);
+    const issues: ErrorIssue[] = unreadable.map(({ index, message }) => ({
+      code: 'medication-unavailable',
+      message,
+      expression: medicationExpression(index),
+    }));
+    throw new HttpError(issues);
+  }
+
+  const orders: GovernedOrder[] = candidates
+    .filter(({ index }) => governed.has(index))
+    .map(({ index, order }) => ({ index, order: structuredClone(order) }));
+  const copies: Record<string, Medication> = {};
+  for (const [ref, medication] of medications) {
+    copies[ref] = structuredClone(medication);
+  }
+  return { orders, medications: copies };
+}

@@ -1,0 +1,148 @@
+// Gathering the data of a governed call (contract section 3, "Fetching"; CDS Hooks 2.0 "Prefetch Template"):
+// every declared prefetch key comes back, from the request's prefetch when it holds data, else from the FHIR
+// server. Keys are fetched in parallel, each request with its own timeout, all under the call's deadline.
+// A key still unobtainable answers 412 (https://cds-hooks.hl7.org/2.0/#http-status-codes), one issue per key.
+import type { Bundle, FhirResource } from 'fhir/r4';
+import { HttpError, type ErrorIssue } from '../errors';
+import type { FhirResult, FhirSession } from '../fhir/client';
+import type { LoadedService } from '../policy/types';
+import { fillPrefetchTemplate } from './tokens';
+import type { CallContext, HookRequest, PrefetchData } from './types';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hasNextLink(bundle: Bundle): boolean {
+  const links: unknown = bundle.link;
+  return (
+    Array.isArray(links) &&
+    links.some((l: unknown) => isObject(l) && l.relation === 'next' && typeof l.url === 'string' && l.url !== '')
+  );
+}
+
+/** What the request's prefetch says about one key. */
+type PrefetchState =
+  { kind: 'null' } | { kind: 'value'; value: FhirResource } | { kind: 'fetch'; why: 'absent' | 'operation-outcome' };
+
+function stateOf(prefetch: unknown, key: string): PrefetchState {
+  if (!isObject(prefetch) || !Object.prototype.hasOwnProperty.call(prefetch, key)) {
+    return { kind: 'fetch', why: 'absent' };
+  }
+  const value = prefetch[key];
+  if (value === null) {
+    return { kind: 'null' };
+  }
+  if (!isObject(value) || typeof value.resourceType !== 'string') {
+    // Malformed values are ignored as absent (contract section 3).
+    return { kind: 'fetch', why: 'absent' };
+  }
+  if (value.resourceType === 'OperationOutcome') {
+    return { kind: 'fetch', why: 'operation-outcome' };
+  }
+  return { kind: 'value', value: value as unknown as FhirResource };
+}
+
+/** A template that reads one resource (`Patient/{{context.patientId}}`) rather than searching. */
+function isRead(url: string): boolean {
+  return /^\/?[A-Z][A-Za-z]+\/[^/?#]+$/.test(url);
+}
+
+type KeyOutcome =
+  { ok: true; value: FhirResource | null; fetchedMs?: number } | { ok: false; message: string; fetchedMs?: number };
+
+/**
+ * Returns every key of the service's prefetch (contract section 3): a prefetch value is used (its `next` links
+ * followed when a session exists); `null` or an empty search result means no data; an absent key or an
+ * OperationOutcome value is fetched from the FHIR server. Call only when some order is governed. Everything returned
+ * is a copy: the request is never modified.
+ *
+ * @param service - the service, for its declared prefetch templates.
+ * @param request - the validated request.
+ * @param session - the FHIR session, undefined when there is no usable `fhirServer`.
+ * @param ctx - the call's context: fetch timings go into `ctx.timings` (`fhir.<key>`, `fetchSlowestMs`, `fetchSumMs`).
+ * @throws HttpError 412 `prefetch-unavailable`, one issue per key still unobtainable, `expression` `prefetch.<key>`.
+ */
+export async function gatherData(
+  service: LoadedService,
+  request: HookRequest,
+  session: FhirSession | undefined,
+  ctx: CallContext
+): Promise<PrefetchData> {
+  const templates = service.definition.prefetch;
+  const keys = Object.keys(templates);
+  const noServer =
+    typeof request.fhirServer === 'string' && request.fhirServer.trim() !== ''
+      ? 'the fhirServer is not allowed by CDS_FHIR_ALLOWLIST'
+      : 'the request has no fhirServer';
+
+  const gatherKey = async (key: string): Promise<KeyOutcome> => {
+    const state = stateOf(request.prefetch, key);
+    if (state.kind === 'null') {
+      return { ok: true, value: null };
+    }
+    if (state.kind === 'value') {
+      const value = structuredClone(state.value);
+      if (value.resourceType !== 'Bundle' || !hasNextLink(value) || !session) {
+        return { ok: true, value };
+      }
+      const started = Date.now();
+      const result = await session.continueSearch(value);
+      return settle(result, 'following the next links of the prefetched Bundle failed', Date.now() - started);
+    }
+    const why = state.why === 'operation-outcome' ? 'the prefetch value was an OperationOutcome and ' : '';
+    const template = templates[key] ?? '';
+    const filled = fillPrefetchTemplate(template, request.context, { today: ctx.receivedDate });
+    if (!filled.ok) {
+      return {
+        ok: false,
+        message: `${why}the template still holds ${filled.unresolved.join(', ')} and cannot be fetched`,
+      };
+    }
+    if (!session) {
+      return { ok: false, message: `${why}${noServer}` };
+    }
+    const started = Date.now();
+    const result: FhirResult<FhirResource | null> = isRead(filled.url)
+      ? await session.read(filled.url.replace(/^\//, ''))
+      : await session.search(filled.url);
+    return settle(result, `${why}fetching failed`, Date.now() - started);
+  };
+
+  const outcomes = await Promise.all(keys.map(gatherKey));
+
+  const data: PrefetchData = {};
+  const issues: ErrorIssue[] = [];
+  let slowest = 0;
+  let sum = 0;
+  keys.forEach((key, i) => {
+    const outcome = outcomes[i] as KeyOutcome;
+    if (outcome.fetchedMs !== undefined) {
+      ctx.timings[`fhir.${key}`] = outcome.fetchedMs;
+      slowest = Math.max(slowest, outcome.fetchedMs);
+      sum += outcome.fetchedMs;
+    }
+    if (outcome.ok) {
+      data[key] = outcome.value;
+    } else {
+      issues.push({
+        code: 'prefetch-unavailable',
+        message: `prefetch "${key}" is unavailable: ${outcome.message}`,
+        expression: `prefetch.${key}`,
+      });
+    }
+  });
+  ctx.timings.fetchSlowestMs = slowest;
+  ctx.timings.fetchSumMs = sum;
+  if (issues.length > 0) {
+    throw new HttpError(issues);
+  }
+  return data;
+}
+
+function settle(result: FhirResult<FhirResource | null>, context: string, ms: number): KeyOutcome {
+  if (result.ok) {
+    return { ok: true, value: result.value, fetchedMs: ms };
+  }
+  return { ok: false, message: `${context}: ${result.message}`, fetchedMs: ms };
+}
