@@ -114,4 +114,6 @@ export interface CallContext {
   /** Errors and notes worth a log field (criterion errors, unresolved history medications); no clinical values. */
   errors: Array<{ where: string; message: string }>;
   notes: string[];
+  /** How many draft orders were governed (set by the pipeline; the log line counts coverage cards without it). */
+  governedOrders?: number;
 }

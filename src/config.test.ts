@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, parseByteSize } from './config';
+
+function issuersFile(entries: unknown): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-config-'));
+  const file = path.join(dir, 'issuers.json');
+  fs.writeFileSync(file, typeof entries === 'string' ? entries : JSON.stringify(entries));
+  return file;
+}
+
+const jwks = { keys: [{ kty: 'EC', crv: 'P-384', x: 'x', y: 'y', kid: 'k1' }] };
+
+describe('loadConfig', () => {
+  it('gives every default of contract section 1 in development', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 3000,
+      nodeEnv: 'development',
+      mode: 'development',
+      production: false,
+      publicBaseUrl: 'http://localhost:3000',
+      trustedIssuers: [],
+      jwtSkewS: 60,
+      jwtMaxLifetimeS: 300,
+      fhirTimeoutMs: 1500,
+      deadlineMs: 4000,
+      fhirMaxPages: 5,
+      bodyLimit: 5 * 1024 * 1024,
+      dataDir: path.resolve('data'),
+      audit: false,
+      auditRetentionDays: 2190,
+      workers: 1,
+      servicesDir: path.resolve('cds-services'),
+      logLevel: 'info',
+    });
+    expect(c.fhirAllowlist.map((e) => `${e.protocol}//${e.hostname}${e.port ?? ''}${e.path}`)).toEqual([
+      'http://localhost',
+      'http://127.0.0.1',
+      'http://[::1]',
+    ]);
+    expect(c.fhirAllowlist.every((e) => e.port === undefined)).toBe(true);
+    expect(c.corsOrigins).toContainEqual({ protocol: 'https:', hostname: 'sandbox.cds-hooks.org', port: '' });
+    expect(c.corsOrigins).toContainEqual({ protocol: 'http:', hostname: '[::1]', port: '*' });
+  });
+
+  it('derives the base URL from PORT and strips a trailing slash from CDS_PUBLIC_BASE_URL', () => {
+    expect(loadConfig({ PORT: '8080' }).publicBaseUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ CDS_PUBLIC_BASE_URL: 'https://cds.example.org/base/' }).publicBaseUrl).toBe(
+      'https://cds.example.org/base'
+    );
+  });
+
+  it('is frozen, deeply', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.fhirAllowlist)).toBe(true);
+    expect(Object.isFrozen(c.fhirAllowlist[0])).toBe(true);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['CDS_JWT_SKEW_S', '-1'],
+    ['CDS_JWT_MAX_LIFETIME_S', '1.5'],
+    ['CDS_FHIR_TIMEOUT_MS', '0'],
+    ['CDS_DEADLINE_MS', 'soon'],
+    ['CDS_FHIR_MAX_PAGES', '0'],
+    ['CDS_BODY_LIMIT', 'huge'],
+    ['CDS_AUDIT', 'maybe'],
+    ['CDS_AUDIT_RETENTION_DAYS', '0'],
+    ['CDS_WORKERS', '0'],
+    ['CDS_LOG_LEVEL', 'loud'],
+    ['CDS_PUBLIC_BASE_URL', 'not a url'],
+    ['CDS_PUBLIC_BASE_URL', 'ftp://x.example'],
+    ['CDS_FHIR_ALLOWLIST', 'http://user:pw@localhost'],
+    ['CDS_FHIR_ALLOWLIST', 'http://localhost/fhir?x=1'],
+    ['CDS_CORS_ORIGINS', 'not-an-origin'],
+    ['CDS_TRUSTED_ISSUERS', '/nonexistent/issuers.json'],
+  ])('a bad %s (%s) throws an error naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  it('parses the FHIR allowlist into entries (ports stated, paths without trailing slash)', () => {
+    const c = loadConfig({ CDS_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir/, http://localhost:8080' });
+    expect(c.fhirAllowlist).toEqual([
+      { protocol: 'https:', hostname: 'ehr.example.org', path: '/fhir' },
+      { protocol: 'http:', hostname: 'localhost', port: '8080', path: '' },
+    ]);
+  });
+
+  it('reads sizes in bytes, kb, mb and gb', () => {
+    expect(parseByteSize('X', '100')).toBe(100);
+    expect(parseByteSize('X', '512kb')).toBe(512 * 1024);
+    expect(parseByteSize('X', '5MB')).toBe(5 * 1024 * 1024);
+    expect(parseByteSize('X', '1.5mb')).toBe(1.5 * 1024 * 1024);
+  });
+
+  it('turns auditing and workers on in production', () => {
+    const file = issuersFile([{ iss: 'https://ehr.example.org', jwks }]);
+    const c = loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: file });
+    expect(c.production).toBe(true);
+    expect(c.audit).toBe(true);
+    expect(c.workers).toBe(os.availableParallelism());
+    expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: file, CDS_AUDIT: 'off' }).audit).toBe(false);
+  });
+
+  it('refuses to start in production without a trusted issuer', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/CDS_TRUSTED_ISSUERS/);
+  });
+
+  describe('trusted issuers file', () => {
+    it('reads jwks_uri and inline jwks issuers, algorithms defaulting to ES384 and RS384', () => {
+      const file = issuersFile([
+        { iss: 'https://a.example', jwks_uri: 'https://a.example/jwks.json' },
+        { iss: 'https://b.example', jwks, algorithms: ['RS384'] },
+      ]);
+      const c = loadConfig({ CDS_TRUSTED_ISSUERS: file });
+      expect(c.trustedIssuers).toEqual([
+        { iss: 'https://a.example', jwksUri: 'https://a.example/jwks.json', algorithms: ['ES384', 'RS384'] },
+        { iss: 'https://b.example', jwks, algorithms: ['RS384'] },
+      ]);
+    });
+
+    it.each([
+      ['an algorithm outside ES384/RS384', [{ iss: 'https://a.example', jwks, algorithms: ['ES384', 'HS256'] }]],
+      ['alg none', [{ iss: 'https://a.example', jwks, algorithms: ['none'] }]],
+      ['an empty algorithm list', [{ iss: 'https://a.example', jwks, algorithms: [] }]],
+      ['both jwks_uri and jwks', [{ iss: 'https://a.example', jwks, jwks_uri: 'https://a.example/j' }]],
+      ['neither jwks_uri nor jwks', [{ iss: 'https://a.example' }]],
+      ['no iss', [{ jwks }]],
+      [
+        'a duplicate iss',
+        [
+          { iss: 'https://a.example', jwks },
+          { iss: 'https://a.example', jwks },
+        ],
+      ],
+      ['a private key', [{ iss: 'https://a.example', jwks: { keys: [{ ...jwks.keys[0], d: 'secret' }] } }]],
+      ['a symmetric key', [{ iss: 'https://a.example', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }]],
+      ['an unknown member', [{ iss: 'https://a.example', jwks, jku: 'https://x' }]],
+      ['not an array', { iss: 'https://a.example', jwks }],
+      ['invalid JSON', '[{'],
+    ])('stops start-up on %s', (_name, entries) => {
+      expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: issuersFile(entries) })).toThrow(/CDS_TRUSTED_ISSUERS/);
+    });
+
+    it('requires https jwks_uri in production, except on loopback', () => {
+      const plain = issuersFile([{ iss: 'https://a.example', jwks_uri: 'http://a.example/jwks.json' }]);
+      expect(() => loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: plain })).toThrow(/https/);
+      expect(loadConfig({ CDS_TRUSTED_ISSUERS: plain }).trustedIssuers).toHaveLength(1);
+      const loop = issuersFile([{ iss: 'https://a.example', jwks_uri: 'http://127.0.0.1:9999/jwks.json' }]);
+      expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: loop }).trustedIssuers).toHaveLength(1);
+    });
+  });
+});

@@ -1,0 +1,88 @@
+// createApp(deps): the express application, with no listen and no globals (house style: build the app in one
+// place, listen in another). Everything it needs is injected, so tests run it with fakes.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Questionnaire } from 'fhir/r4';
+import type pino from 'pino';
+import type { Config } from '../config';
+import { HttpError } from '../errors';
+import type { CallContext, CdsResponse, HookRequest } from '../hooks/types';
+import type { LoadedService } from '../policy/types';
+import type { SharedStore } from '../store/types';
+import { createAuthenticator, type AuthOptions } from './auth';
+import { cors } from './cors';
+import { sendError, toHttpError } from './errors';
+import { createRoutes, finishCall, type CallState } from './routes';
+
+export interface AppDeps {
+  config: Config;
+  /** Loaded services by id. */
+  services: ReadonlyMap<string, LoadedService>;
+  store: SharedStore;
+  logger: pino.Logger;
+  /** The order-sign pipeline (src/hooks/order-sign.ts); may throw HttpError (412). */
+  handleOrderSign(service: LoadedService, request: HookRequest, ctx: CallContext): Promise<CdsResponse>;
+  /** The service's Questionnaire (src/cards/questionnaire.ts). */
+  buildQuestionnaire(service: LoadedService, baseUrl: string): Questionnaire;
+  /** When a call is received (tests fix it); the deadline always runs on the real clock. */
+  now?: () => Date;
+  /** JWKS fetching and clock knobs for tests. */
+  authOptions?: Pick<AuthOptions, 'now' | 'jwksCooldownMs' | 'jwksCacheMaxAgeMs' | 'jwksTimeoutMs'>;
+}
+
+/**
+ * Builds the HTTP application.
+ * @param deps - configuration, services, store, logger and the two builders written elsewhere
+ */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('case sensitive routing', true);
+  app.set('query parser', false);
+
+  const authenticator = createAuthenticator({
+    config: deps.config,
+    store: deps.store,
+    logger: deps.logger,
+    ...deps.authOptions,
+  });
+
+  app.use(cors(deps.config.corsOrigins));
+  app.use(createRoutes(deps, authenticator));
+
+  // Anything else is a 404 OperationOutcome.
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpError({ code: 'not-found', message: 'Not found.' }));
+  });
+
+  // The one error handler: OperationOutcome bodies, never a stack trace (contract section 3).
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const { error, unexpected } = toHttpError(err);
+    if (unexpected) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      deps.logger.error(
+        { err: { type: e.name, message: e.message, stack: e.stack }, method: req.method, path: req.path },
+        'unexpected error'
+      );
+    }
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const allow = (err as { allow?: unknown }).allow;
+    const body = sendError(res, error, typeof allow === 'string' ? allow : undefined);
+    const state = res.locals['call'] as CallState | undefined;
+    if (state) {
+      finishCall(
+        deps,
+        req,
+        state,
+        error.status,
+        body,
+        error.issues.map((i) => i.code)
+      );
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,51 @@
+import { HttpError } from '../errors';
+import { checkContentType, parseJsonBody } from './body';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    return e instanceof HttpError ? e.issues[0]?.code : 'not an HttpError';
+  }
+}
+
+describe('checkContentType', () => {
+  it.each([
+    'application/json',
+    'application/fhir+json',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'APPLICATION/JSON',
+    'application/fhir+json; fhirVersion=4.0',
+  ])('accepts %s', (type) => {
+    expect(codeOf(() => checkContentType(type))).toBeUndefined();
+  });
+
+  it.each([
+    undefined,
+    '',
+    'text/plain',
+    'application/xml',
+    'application/jsonx',
+    'application/json; charset=iso-8859-1',
+    'multipart/form-data',
+  ])('refuses %s with 415', (type) => {
+    expect(codeOf(() => checkContentType(type))).toBe('unsupported-media-type');
+  });
+});
+
+describe('parseJsonBody', () => {
+  it('parses UTF-8 JSON, skipping a byte-order mark', () => {
+    expect(parseJsonBody(Buffer.from('\uFEFF{"a":"é"}', 'utf8'))).toEqual({ a: 'é' });
+  });
+
+  it.each([
+    ['empty', Buffer.alloc(0)],
+    ['absent', undefined],
+    ['truncated', Buffer.from('{"a":')],
+    ['not UTF-8', Buffer.from([0x22, 0xc3, 0x28, 0x22])],
+  ])('refuses %s with invalid-json', (_name, raw) => {
+    expect(codeOf(() => parseJsonBody(raw))).toBe('invalid-json');
+  });
+});

@@ -1,0 +1,84 @@
+// Reading a service or feedback call's body, after the 404 and 401 checks (contract section 3 order:
+// 415 content type -> 413 size -> 400 unparseable JSON).
+import express, { type Request, type Response } from 'express';
+import { HttpError } from '../errors';
+
+const JSON_TYPES = new Set(['application/json', 'application/fhir+json']);
+const UTF8 = new Set(['utf-8', 'utf8']);
+
+/**
+ * 415 unless the Content-Type is JSON or FHIR JSON (checklist T-4); parameters are allowed, and a charset, when
+ * given, must be UTF-8 (RFC 8259 section 8.1).
+ * @param header - the Content-Type header
+ */
+export function checkContentType(header: string | undefined): void {
+  if (header === undefined || header.trim() === '') {
+    throw new HttpError({
+      code: 'unsupported-media-type',
+      message: 'A Content-Type of application/json or application/fhir+json is required.',
+    });
+  }
+  const [type = '', ...params] = header.split(';');
+  if (!JSON_TYPES.has(type.trim().toLowerCase())) {
+    throw new HttpError({
+      code: 'unsupported-media-type',
+      message: 'The Content-Type must be application/json or application/fhir+json.',
+    });
+  }
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    const name = param
+      .slice(0, eq < 0 ? undefined : eq)
+      .trim()
+      .toLowerCase();
+    const value =
+      eq < 0
+        ? ''
+        : param
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"(.*)"$/, '$1')
+            .toLowerCase();
+    if (name === 'charset' && !UTF8.has(value)) {
+      throw new HttpError({ code: 'unsupported-media-type', message: 'Only UTF-8 JSON is accepted.' });
+    }
+  }
+}
+
+/** A raw body reader: any content type (already checked), inflating gzip/deflate/br, with the size limit. */
+export function createBodyReader(limit: number): (req: Request, res: Response) => Promise<Buffer | undefined> {
+  const parser = express.raw({ type: () => true, limit });
+  return (req, res) =>
+    new Promise((resolve, reject) => {
+      parser(req, res, (err?: unknown) => {
+        if (err) {
+          reject(err instanceof Error ? err : new Error('body read failed'));
+          return;
+        }
+        const body: unknown = req.body;
+        resolve(Buffer.isBuffer(body) ? body : undefined);
+      });
+    });
+}
+
+/**
+ * Parses a body as UTF-8 JSON (a byte-order mark is skipped).
+ * @param raw - the bytes read
+ * @throws HttpError 400 `invalid-json` (no expression)
+ */
+export function parseJsonBody(raw: Buffer | undefined): unknown {
+  if (!raw || raw.length === 0) {
+    throw new HttpError({ code: 'invalid-json', message: 'The request body is empty.' });
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw new HttpError({ code: 'invalid-json', message: 'The request body is not valid UTF-8.' });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HttpError({ code: 'invalid-json', message: 'The request body is not valid JSON.' });
+  }
+}

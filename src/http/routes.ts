@@ -1,0 +1,284 @@
+// The routes: thin handlers that call the modules (house style 3.3). Each cites its spec section.
+import { Router, type Request, type Response } from 'express';
+import { HttpError } from '../errors';
+import { parseHookRequest } from '../hooks/validate';
+import type { CallContext } from '../hooks/types';
+import { clip, logCall, summarizeResponse } from '../log';
+import type { LoadedService } from '../policy/types';
+import { auditHeaders } from '../store/redact';
+import type { AuditRecord } from '../store/types';
+import type { AppDeps } from './app';
+import type { Authenticator, AuthResult } from './auth';
+import { checkContentType, createBodyReader, parseJsonBody } from './body';
+import { FHIR_JSON } from './errors';
+import { parseFeedback } from './feedback';
+
+/** Bookkeeping of one service or feedback call, kept in `res.locals.call` until its one log line is written. */
+export interface CallState {
+  kind: 'service' | 'feedback';
+  serviceId: string;
+  method: string;
+  path: string;
+  started: number;
+  ctx: CallContext;
+  /** Set once the caller passed authentication: only then is the call audited. */
+  authenticated: boolean;
+  auth?: AuthResult;
+  body?: unknown;
+  bodyNote: string;
+  feedback?: { received: number; stored: number };
+  finished: boolean;
+}
+
+/** 405 with an `Allow` header. */
+class MethodNotAllowed extends HttpError {
+  constructor(readonly allow: string) {
+    super({ code: 'method-not-allowed', message: `Allowed methods: ${allow}.` });
+  }
+}
+
+function notAllowed(allow: string): () => never {
+  return () => {
+    throw new MethodNotAllowed(allow);
+  };
+}
+
+function byId(a: LoadedService, b: LoadedService): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The request path without its query, as the client wrote it (the JWT `aud` is the base URL plus this). */
+function pathOf(req: Request): string {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 1000) / 1000;
+}
+
+/**
+ * Writes the call's one log line and, for authenticated calls when auditing is on, its audit record.
+ * @param deps - the app's dependencies
+ * @param req - the request
+ * @param state - the call's bookkeeping
+ * @param status - the status sent
+ * @param body - the body sent
+ * @param errorCodes - our error codes, for a non-2xx answer
+ */
+export function finishCall(
+  deps: AppDeps,
+  req: Request,
+  state: CallState,
+  status: number,
+  body: unknown,
+  errorCodes: string[] = []
+): void {
+  if (state.finished) {
+    return;
+  }
+  state.finished = true;
+  const durationMs = performance.now() - state.started;
+  state.ctx.timings['total'] = Math.round(durationMs * 1000) / 1000;
+  logCall(deps.logger, {
+    kind: state.kind,
+    serviceId: state.serviceId,
+    method: state.method,
+    path: state.path,
+    status,
+    durationMs,
+    errorCodes,
+    ctx: state.ctx,
+    outcome: state.kind === 'service' && status === 200 ? summarizeResponse(body, state.ctx) : undefined,
+    feedback: state.feedback,
+    iss: state.auth?.iss,
+    jti: state.auth?.jti,
+  });
+  if (!state.authenticated || !deps.config.audit) {
+    return;
+  }
+  const record: AuditRecord = {
+    time: state.ctx.receivedAt.toISOString(),
+    kind: state.kind,
+    serviceId: state.serviceId,
+    request: { method: state.method, path: state.path, headers: auditHeaders(req.headers) },
+    response: { status, body },
+    durationMs: Math.round(durationMs * 10) / 10,
+  };
+  if (state.ctx.hookInstance) {
+    record.hookInstance = state.ctx.hookInstance;
+  }
+  if (state.auth) {
+    record.iss = state.auth.iss;
+    record.jti = state.auth.jti;
+  }
+  if (state.body !== undefined) {
+    record.request.body = state.body;
+  } else {
+    record.request.bodyNote = state.bodyNote;
+  }
+  deps.store.appendAudit(record).catch((e: unknown) => {
+    deps.logger.error(
+      { err: { message: e instanceof Error ? e.message : String(e) }, serviceId: state.serviceId },
+      'audit write failed'
+    );
+  });
+}
+
+/**
+ * The application's routes.
+ * @param deps - the app's dependencies
+ * @param authenticator - JWT checks for service and feedback calls
+ */
+export function createRoutes(deps: AppDeps, authenticator: Authenticator): Router {
+  const { config, services } = deps;
+  const router = Router({ caseSensitive: true });
+  const readBody = createBodyReader(config.bodyLimit);
+  const now = deps.now ?? ((): Date => new Date());
+  // Discovery is fixed at start-up: the definitions exactly, in id order.
+  const discovery = { services: [...services.values()].sort(byId).map((s) => s.definition) };
+  const questionnaires = new Map<string, unknown>();
+
+  function beginCall(req: Request, res: Response, kind: CallState['kind']): CallState {
+    const receivedAt = now();
+    const state: CallState = {
+      kind,
+      serviceId: clip(String(req.params['id'] ?? ''), 100),
+      method: req.method,
+      path: clip(pathOf(req), 300),
+      started: performance.now(),
+      ctx: {
+        serviceId: String(req.params['id'] ?? ''),
+        receivedAt,
+        receivedDate: receivedAt.toISOString().slice(0, 10),
+        deadline: Date.now() + config.deadlineMs,
+        timings: {},
+        errors: [],
+        notes: [],
+      },
+      authenticated: false,
+      bodyNote: 'not read',
+      finished: false,
+    };
+    res.locals['call'] = state;
+    return state;
+  }
+
+  /** 404 -> 401 -> 415 -> 413 -> 400 (invalid JSON), in the contract's order (section 3). */
+  async function admit(
+    req: Request,
+    res: Response,
+    state: CallState
+  ): Promise<{ service: LoadedService; body: unknown }> {
+    const service = services.get(state.ctx.serviceId);
+    if (!service) {
+      throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
+    }
+    let t = performance.now();
+    const auth = await authenticator.authenticate(req.headers.authorization, pathOf(req));
+    state.ctx.timings['auth'] = elapsed(t);
+    state.authenticated = true;
+    if (auth) {
+      state.auth = auth;
+    }
+    checkContentType(req.headers['content-type']);
+    t = performance.now();
+    const raw = await readBody(req, res);
+    state.bodyNote = 'not JSON';
+    const body = parseJsonBody(raw);
+    state.ctx.timings['read'] = elapsed(t);
+    state.body = body;
+    return { service, body };
+  }
+
+  // Discovery: https://cds-hooks.hl7.org/2.0/#discovery
+  router
+    .route('/cds-services')
+    .get((_req, res) => {
+      res.json(discovery);
+    })
+    .all(notAllowed('GET, OPTIONS'));
+
+  // Calling a CDS Service: https://cds-hooks.hl7.org/2.0/#calling-a-cds-service
+  router
+    .route('/cds-services/:id')
+    .post(async (req, res) => {
+      const state = beginCall(req, res, 'service');
+      const { service, body } = await admit(req, res, state);
+      const hookInstance = (body as { hookInstance?: unknown } | null)?.hookInstance;
+      if (typeof hookInstance === 'string') {
+        state.ctx.hookInstance = hookInstance;
+      }
+      let t = performance.now();
+      const request = parseHookRequest(body, service);
+      state.ctx.timings['validate'] = elapsed(t);
+      t = performance.now();
+      const response = await deps.handleOrderSign(service, request, state.ctx);
+      state.ctx.timings['handle'] = elapsed(t);
+      // https://cds-hooks.hl7.org/2.0/#http-response-1
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(200).json(response);
+      finishCall(deps, req, state, 200, response);
+    })
+    .all((req) => {
+      if (!services.has(String(req.params['id']))) {
+        throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
+      }
+      throw new MethodNotAllowed('POST, OPTIONS');
+    });
+
+  // Feedback: https://cds-hooks.hl7.org/2.0/#feedback
+  router
+    .route('/cds-services/:id/feedback')
+    .post(async (req, res) => {
+      const state = beginCall(req, res, 'feedback');
+      const { service, body } = await admit(req, res, state);
+      const items = parseFeedback(body);
+      state.feedback = { received: items.length, stored: 0 };
+      // One item at a time, so that the same card twice in one call is stored once.
+      for (const item of items) {
+        if (await deps.store.putFeedback(service.id, item)) {
+          state.feedback.stored += 1;
+        }
+      }
+      const response = {};
+      res.status(200).json(response);
+      finishCall(deps, req, state, 200, response);
+    })
+    .all((req) => {
+      if (!services.has(String(req.params['id']))) {
+        throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
+      }
+      throw new MethodNotAllowed('POST, OPTIONS');
+    });
+
+  // The documentation Questionnaire of a service (contract section 6): canonical {base}/fhir/Questionnaire/{id}.
+  router
+    .route('/fhir/Questionnaire/:id')
+    .get((req, res) => {
+      const id = String(req.params['id']);
+      const service = services.get(id);
+      if (!service) {
+        throw new HttpError({ code: 'not-found', message: 'No Questionnaire has this id.' });
+      }
+      let questionnaire = questionnaires.get(id);
+      if (questionnaire === undefined) {
+        questionnaire = deps.buildQuestionnaire(service, config.publicBaseUrl);
+        questionnaires.set(id, questionnaire);
+      }
+      res.status(200).setHeader('Content-Type', FHIR_JSON);
+      res.send(JSON.stringify(questionnaire));
+    })
+    .all(notAllowed('GET, OPTIONS'));
+
+  router
+    .route('/health')
+    .get((_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.json({ status: 'ok' });
+    })
+    .all(notAllowed('GET, OPTIONS'));
+
+  return router;
+}

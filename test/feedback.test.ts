@@ -1,0 +1,189 @@
+// Feedback (https://cds-hooks.hl7.org/2.0/#feedback; contract sections 3 and 8; checklist F-1..F-4).
+import fs from 'node:fs';
+import path from 'node:path';
+import request from 'supertest';
+import { ERROR_SYSTEM } from '../src/errors';
+import { makeHarness, readAudit, type Harness } from './helpers/fake-http-deps';
+
+const PATH = '/cds-services/svc-a/feedback';
+
+const accepted = {
+  card: '9368d37b-283f-44a0-93ea-547cebab93ed',
+  outcome: 'accepted',
+  acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }],
+  outcomeTimestamp: '2024-06-01T10:15:30Z',
+};
+const overridden = {
+  card: '4a1e7b3c-0000-4000-8000-000000000001',
+  outcome: 'overridden',
+  overrideReason: {
+    reason: {
+      code: 'reason-code-provided-by-service',
+      system: 'http://example.org/cds-services/fhir/CodeSystem/override-reasons',
+    },
+    userComment: 'Patient refused',
+  },
+  outcomeTimestamp: '2024-06-01T10:16:00.123+02:00',
+};
+
+function storedFiles(h: Harness, serviceId = 'svc-a'): string[] {
+  const dir = path.join(h.dataDir, 'feedback', serviceId);
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+}
+
+describe('POST /cds-services/:id/feedback', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await makeHarness();
+  });
+  afterEach(() => h.close());
+
+  it('stores accepted and overridden feedback and answers 200 {}', async () => {
+    const res = await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted, overridden] });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.text).toBe('{}');
+    const files = storedFiles(h);
+    expect(files).toHaveLength(2);
+    const items = files.map(
+      (f) => JSON.parse(fs.readFileSync(path.join(h.dataDir, 'feedback', 'svc-a', f), 'utf8')) as { item: unknown }
+    );
+    expect(items.map((i) => i.item)).toEqual(expect.arrayContaining([accepted, overridden]));
+  });
+
+  it('stores the same card, outcome and timestamp once, within a call and across calls', async () => {
+    await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted, accepted] })
+      .expect(200);
+    await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted] })
+      .expect(200);
+    expect(storedFiles(h)).toHaveLength(1);
+    // A different timestamp is another piece of feedback.
+    await request(h.app)
+      .post(PATH)
+      .send({ feedback: [{ ...accepted, outcomeTimestamp: '2024-06-01T10:20:00Z' }] })
+      .expect(200);
+    expect(storedFiles(h)).toHaveLength(2);
+    const line = h.logs().filter((l) => l['msg'] === 'feedback call');
+    expect(line.map((l) => l['feedback'])).toEqual([
+      { received: 2, stored: 1 },
+      { received: 1, stored: 0 },
+      { received: 1, stored: 1 },
+    ]);
+  });
+
+  it('stores feedback per service', async () => {
+    await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted] })
+      .expect(200);
+    await request(h.app)
+      .post('/cds-services/svc-b/feedback')
+      .send({ feedback: [accepted] })
+      .expect(200);
+    expect(storedFiles(h, 'svc-a')).toHaveLength(1);
+    expect(storedFiles(h, 'svc-b')).toHaveLength(1);
+  });
+
+  it('accepts an empty feedback list', async () => {
+    await request(h.app).post(PATH).send({ feedback: [] }).expect(200);
+    expect(storedFiles(h)).toHaveLength(0);
+  });
+
+  it('404 for an unknown service', async () => {
+    const res = await request(h.app)
+      .post('/cds-services/nope/feedback')
+      .send({ feedback: [accepted] });
+    expect(res.status).toBe(404);
+    expect(res.body.issue[0].details.coding[0].code).toBe('unknown-service');
+  });
+
+  it('415 and 400 invalid-json as for service calls', async () => {
+    const a = await request(h.app).post(PATH).set('Content-Type', 'text/plain').send('{}');
+    expect(a.status).toBe(415);
+    const b = await request(h.app).post(PATH).set('Content-Type', 'application/json').send('{"feedback": [');
+    expect(b.status).toBe(400);
+    expect(b.body.issue[0].details.coding[0].code).toBe('invalid-json');
+  });
+
+  const bad: Array<[string, unknown, string | undefined]> = [
+    ['no feedback member', { cards: [] }, 'feedback'],
+    ['feedback not an array', { feedback: accepted }, 'feedback'],
+    ['an item not an object', { feedback: [accepted, 'x'] }, 'feedback[1]'],
+    ['card missing', { feedback: [{ ...overridden, card: undefined }] }, 'feedback[0].card'],
+    ['card not a string', { feedback: [{ ...overridden, card: 5 }] }, 'feedback[0].card'],
+    [
+      'outcome not in the list',
+      { feedback: [accepted, overridden, { ...overridden, outcome: 'ignored' }] },
+      'feedback[2].outcome',
+    ],
+    [
+      'outcomeTimestamp missing',
+      { feedback: [{ ...overridden, outcomeTimestamp: undefined }] },
+      'feedback[0].outcomeTimestamp',
+    ],
+    [
+      'outcomeTimestamp not RFC 3339',
+      { feedback: [{ ...overridden, outcomeTimestamp: '01/06/2024 10:00' }] },
+      'feedback[0].outcomeTimestamp',
+    ],
+    [
+      'outcomeTimestamp without a zone',
+      { feedback: [{ ...overridden, outcomeTimestamp: '2024-06-01T10:00:00' }] },
+      'feedback[0].outcomeTimestamp',
+    ],
+    [
+      'accepted without acceptedSuggestions',
+      { feedback: [overridden, { ...accepted, acceptedSuggestions: undefined }] },
+      'feedback[1].acceptedSuggestions',
+    ],
+    [
+      'acceptedSuggestions empty',
+      { feedback: [{ ...accepted, acceptedSuggestions: [] }] },
+      'feedback[0].acceptedSuggestions',
+    ],
+    [
+      'acceptedSuggestions without id',
+      { feedback: [{ ...accepted, acceptedSuggestions: [{ uuid: 'x' }] }] },
+      'feedback[0].acceptedSuggestions[0].id',
+    ],
+    [
+      'overrideReason not an object',
+      { feedback: [{ ...overridden, overrideReason: 'because' }] },
+      'feedback[0].overrideReason',
+    ],
+    ['a body that is not an object', [accepted], undefined],
+  ];
+  it.each(bad)('400 invalid-feedback: %s', async (_name, body, expression) => {
+    const res = await request(h.app).post(PATH).set('Content-Type', 'application/json').send(JSON.stringify(body));
+    expect(res.status).toBe(400);
+    expect(res.body.issue).toHaveLength(1);
+    const issue = res.body.issue[0];
+    expect(issue.code).toBe('invalid');
+    expect(issue.details.coding).toEqual([{ system: ERROR_SYSTEM, code: 'invalid-feedback' }]);
+    expect(issue.expression).toEqual(expression === undefined ? undefined : [expression]);
+    expect(storedFiles(h)).toHaveLength(0);
+  });
+
+  it('is audited when auditing is on', async () => {
+    const audited = await makeHarness({ env: { CDS_AUDIT: 'on' } });
+    await request(audited.app)
+      .post(PATH)
+      .send({ feedback: [overridden] })
+      .expect(200);
+    const records = await readAudit(audited);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      kind: 'feedback',
+      serviceId: 'svc-a',
+      request: { body: { feedback: [overridden] } },
+      response: { status: 200, body: {} },
+    });
+    await audited.close();
+  });
+});
