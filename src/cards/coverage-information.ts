@@ -1,0 +1,239 @@
+// Da Vinci CRD STU2 2.0.1 coverage-information (contract section 5; checklist 2.2): the extension, the rules for
+// replacing an earlier assertion, and the `update` system action that carries the order back to the EHR.
+// https://hl7.org/fhir/us/davinci-crd/STU2/StructureDefinition-ext-coverage-information.html
+import type { Extension, MedicationRequest } from 'fhir/r4';
+import type { Action } from '../hooks/types';
+import type { Likelihood, LoadedService, OrderDecision } from '../policy/types';
+import { CRD_TEMP_SYSTEM, DRUG_NAME_LONG, UCUM_SYSTEM, policyName, pruneEmpty } from './shared';
+
+export const COVERAGE_INFORMATION_URL =
+  'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+
+/** What an assertion says, compared to decide whether anything is new (CRD: no update "unless something is new"). */
+export interface CoverageOutcome {
+  covered: string;
+  paNeeded?: string;
+  docNeeded?: string;
+}
+
+/** Contract section 5's table. */
+export function outcomeFor(likelihood: Likelihood): CoverageOutcome {
+  switch (likelihood) {
+    case 'likely':
+    case 'needs-documentation':
+    case 'unlikely':
+      return { covered: 'covered', paNeeded: 'auth-needed', docNeeded: 'clinical' };
+    case 'not-covered':
+      return { covered: 'not-covered' };
+  }
+}
+
+export interface CoverageInformationOptions {
+  /** The UTC date the call was received (YYYY-MM-DD). */
+  receivedDate: string;
+  /** Unique per order and call. */
+  assertionId: string;
+  /** `{canonical}|{version}`: present exactly when a documentation card is sent for this order. */
+  questionnaire?: string;
+}
+
+function sub(url: string, value: Omit<Extension, 'url'>): Extension {
+  return { url, ...value };
+}
+
+/** Plain-words reason for an `unlikely` or `not-covered` assertion; undefined for the others. */
+export function reasonText(service: LoadedService, decision: OrderDecision): string | undefined {
+  if (decision.likelihood === 'not-covered') {
+    const reasons = decision.notCoveredReasons.map((r) => r.trim()).filter((r) => r !== '');
+    return reasons.length > 0
+      ? `Not covered under the ${policyName(service)}: ${reasons.join('; ')}`
+      : `Not covered under the ${policyName(service)}.`;
+  }
+  if (decision.likelihood === 'unlikely') {
+    const notMet = decision.criteria.filter((c) => c.status === 'not-met').map((c) => `${c.description} (${c.clause})`);
+    return notMet.length > 0
+      ? `Criteria not met under the ${policyName(service)}: ${notMet.join('; ')}`
+      : `No pathway of the ${policyName(service)} is met.`;
+  }
+  return undefined;
+}
+
+/**
+ * The coverage-information extension for one order and its Coverage (`decision.coverage` must be set).
+ * Sub-extensions follow the 2.0.1 profile's order.
+ */
+export function buildCoverageInformation(
+  service: LoadedService,
+  decision: OrderDecision,
+  opts: CoverageInformationOptions
+): Extension {
+  const outcome = outcomeFor(decision.likelihood);
+  const covered = outcome.covered !== 'not-covered';
+  const parts: Extension[] = [
+    sub('coverage', { valueReference: { reference: decision.coverage ?? '' } }),
+    sub('covered', { valueCode: outcome.covered }),
+  ];
+  if (outcome.paNeeded) {
+    parts.push(sub('pa-needed', { valueCode: outcome.paNeeded }));
+  }
+  if (outcome.docNeeded) {
+    parts.push(sub('doc-needed', { valueCode: outcome.docNeeded }));
+  }
+  const billing = service.billingCode;
+  parts.push(
+    sub('billingCode', {
+      valueCoding: billing.display
+        ? { system: billing.system, code: billing.code, display: billing.display }
+        : { system: billing.system, code: billing.code },
+    })
+  );
+  const reason = reasonText(service, decision);
+  if (reason) {
+    parts.push(sub('reason', { valueCodeableConcept: { text: reason } }));
+  }
+  if (covered) {
+    parts.push(allowedQuantity(service));
+    const period = decision.dose.allowedPeriod;
+    if (period?.start && period.end) {
+      parts.push(
+        detail(
+          'allowed-period',
+          'Maximum allowed period',
+          { valuePeriod: { start: period.start, end: period.end } },
+          'one treatment cycle from the planned start'
+        )
+      );
+    }
+    if (opts.questionnaire && outcome.docNeeded) {
+      // crd-ci-q1: a questionnaire only with doc-needed.
+      parts.push(sub('questionnaire', { valueCanonical: opts.questionnaire }));
+    }
+  }
+  parts.push(sub('date', { valueDate: opts.receivedDate }));
+  parts.push(sub('coverage-assertion-id', { valueString: opts.assertionId }));
+  return { url: COVERAGE_INFORMATION_URL, extension: parts };
+}
+
+function detail(code: string, display: string, value: Omit<Extension, 'url'>, qualification: string): Extension {
+  return {
+    url: 'detail',
+    extension: [
+      sub('code', { valueCodeableConcept: { coding: [{ system: CRD_TEMP_SYSTEM, code, display }] } }),
+      sub('value', value),
+      sub('qualification', { valueString: qualification }),
+    ],
+  };
+}
+
+/** `allowed-quantity`: the vials allowed per cycle (contract section 7: 28 vials of 35 mcg). */
+function allowedQuantity(service: LoadedService): Extension {
+  return detail(
+    'allowed-quantity',
+    'Maximum quantity',
+    {
+      valueQuantity: { value: service.dosing.limits.vialsPerCycle, unit: 'vial', system: UCUM_SYSTEM, code: '{vial}' },
+    },
+    'per cycle'
+  );
+}
+
+function asExtensions(value: unknown): Extension[] {
+  if (Array.isArray(value)) {
+    return value.filter((e): e is Extension => !!e && typeof e === 'object' && !Array.isArray(e));
+  }
+  return value && typeof value === 'object' ? [value as Extension] : [];
+}
+
+export function isCoverageInformation(ext: unknown): ext is Extension {
+  return !!ext && typeof ext === 'object' && (ext as Extension).url === COVERAGE_INFORMATION_URL;
+}
+
+function subValue(ext: Extension, url: string): Extension | undefined {
+  return asExtensions(ext.extension).find((e) => e.url === url);
+}
+
+/** The Coverage reference an assertion is about, if readable. */
+export function coverageOf(ext: Extension): string | undefined {
+  const ref: unknown = subValue(ext, 'coverage')?.valueReference?.reference;
+  return typeof ref === 'string' ? ref : undefined;
+}
+
+/** The covered / pa-needed / doc-needed codes of an assertion. */
+export function readOutcome(ext: Extension): CoverageOutcome {
+  const code = (url: string): string | undefined => {
+    const v: unknown = subValue(ext, url)?.valueCode;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const outcome: CoverageOutcome = { covered: code('covered') ?? '' };
+  const pa = code('pa-needed');
+  const doc = code('doc-needed');
+  if (pa !== undefined) {
+    outcome.paNeeded = pa;
+  }
+  if (doc !== undefined) {
+    outcome.docNeeded = doc;
+  }
+  return outcome;
+}
+
+function sameOutcome(a: CoverageOutcome, b: CoverageOutcome): boolean {
+  return a.covered === b.covered && a.paNeeded === b.paNeeded && a.docNeeded === b.docNeeded;
+}
+
+/** True when the order as received already carries an assertion for `coverage` with the same outcome. */
+export function alreadyAsserted(order: MedicationRequest, coverage: string, outcome: CoverageOutcome): boolean {
+  return asExtensions(order.extension)
+    .filter(isCoverageInformation)
+    .some((e) => coverageOf(e) === coverage && sameOutcome(readOutcome(e), outcome));
+}
+
+/**
+ * A deep copy of the order with `ext` replacing any coverage-information for the same Coverage (assertions for
+ * other Coverages and every other extension are kept, in place).
+ */
+export function withCoverageInformation(order: MedicationRequest, ext: Extension): MedicationRequest {
+  const copy = structuredClone(order);
+  const coverage = coverageOf(ext);
+  const kept = asExtensions(copy.extension).filter((e) => !(isCoverageInformation(e) && coverageOf(e) === coverage));
+  copy.extension = [...kept, ext];
+  return copy;
+}
+
+/** A deep copy of `resource` without any coverage-information extension (an empty list is dropped). */
+export function withoutCoverageInformation<T extends { extension?: Extension[] }>(resource: T): T {
+  const copy = structuredClone(resource);
+  if (copy.extension === undefined) {
+    return copy;
+  }
+  const kept = asExtensions(copy.extension).filter((e) => !isCoverageInformation(e));
+  if (kept.length > 0) {
+    copy.extension = kept;
+  } else {
+    delete copy.extension;
+  }
+  return copy;
+}
+
+/**
+ * The `update` system action for one order, or undefined when none is due: no order id, no active Coverage, or
+ * the order already carries the same assertion for that Coverage.
+ */
+export function buildCoverageSystemAction(
+  service: LoadedService,
+  decision: OrderDecision,
+  opts: CoverageInformationOptions
+): Action | undefined {
+  if (!decision.orderRef || !decision.order.id || !decision.coverage) {
+    return undefined;
+  }
+  if (alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood))) {
+    return undefined;
+  }
+  const ext = buildCoverageInformation(service, decision, opts);
+  return {
+    type: 'update',
+    description: `Record ${service.label} coverage information on the ${DRUG_NAME_LONG} order ${decision.orderRef}`,
+    // The order as received; empty values (invalid FHIR JSON, forbidden by CDS Hooks) are left out.
+    resource: pruneEmpty(withCoverageInformation(decision.order, ext)),
+  };
+}

@@ -1,0 +1,132 @@
+// Vocabulary and small helpers shared by the card builders (contract sections 5 and 6).
+import type { Coding, MedicationRequest } from 'fhir/r4';
+import type { CardSource } from '../hooks/types';
+import type { LoadedService, OrderDecision } from '../policy/types';
+import { escapeMarkdown } from './markdown';
+
+/** CRD STU2 2.0.1 temporary code system (card types, coverage detail codes, task inputs). */
+export const CRD_TEMP_SYSTEM = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
+/** SDC temporary code system (Task code `complete-questionnaire`, input type `questionnaire`). */
+export const SDC_TEMP_SYSTEM = 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp';
+export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
+
+export type CardTopic = 'coverage-info' | 'limits';
+
+/** The kinds of card we send, in the order the response lists them (contract section 6). */
+export type CardKind = 'coverage' | 'correction' | 'dose-check' | 'documentation';
+export const CARD_KIND_ORDER: readonly CardKind[] = ['coverage', 'correction', 'dose-check', 'documentation'];
+
+const TOPIC_DISPLAY: Record<CardTopic, string> = {
+  'coverage-info': 'Coverage Information',
+  limits: 'Limits',
+};
+
+/** The drug in human terms; both services govern blinatumomab only (contract section 1). */
+export const DRUG_NAME = 'Blinatumomab';
+export const DRUG_NAME_LONG = 'blinatumomab (Blincyto)';
+
+/** `source` of every card: the payer label and the CRD card type. */
+export function cardSource(service: LoadedService, topic: CardTopic): CardSource {
+  return { label: service.label, topic: topicCoding(topic) };
+}
+
+export function topicCoding(topic: CardTopic): Coding {
+  return { system: CRD_TEMP_SYSTEM, code: topic, display: TOPIC_DISPLAY[topic] };
+}
+
+/** The medication's own name as the order states it (free text from the request, unescaped), if any. */
+export function medicationText(order: MedicationRequest): string | undefined {
+  const concept = order.medicationCodeableConcept;
+  const candidates: unknown[] = [concept?.text];
+  const coding: unknown = concept?.coding;
+  if (Array.isArray(coding)) {
+    for (const c of coding) {
+      candidates.push((c as Coding | undefined)?.display);
+    }
+  }
+  candidates.push(order.medicationReference?.display);
+  const found = candidates.find((c): c is string => typeof c === 'string' && c.trim() !== '');
+  return found?.trim();
+}
+
+/** The short name of the order used in summaries, e.g. `Blinatumomab (cycle 2)`. */
+export function summaryPrefix(decision: OrderDecision): string {
+  return Number.isInteger(decision.cycle) && decision.cycle > 0 ? `${DRUG_NAME} (cycle ${decision.cycle})` : DRUG_NAME;
+}
+
+/**
+ * One markdown line naming the order in human terms (CRD: cards about some of the draft orders name them in
+ * `detail`): drug, the order's own medication text, its position and reference, cycle and planned start.
+ */
+export function describeOrderMarkdown(decision: OrderDecision): string {
+  const text = medicationText(decision.order);
+  const name = text ? `${DRUG_NAME_LONG} "${escapeMarkdown(text)}"` : DRUG_NAME_LONG;
+  const ref = decision.orderRef ? escapeMarkdown(decision.orderRef) : 'no id';
+  const facts: string[] = [];
+  if (Number.isInteger(decision.cycle) && decision.cycle > 0) {
+    facts.push(`cycle ${decision.cycle}`);
+  }
+  if (decision.dates.plannedStart) {
+    facts.push(`planned start ${escapeMarkdown(decision.dates.plannedStart)}`);
+  }
+  const tail = facts.length > 0 ? `; ${facts.join(', ')}` : '';
+  return `**Order:** ${name}, draft order ${decision.orderIndex + 1} (${ref})${tail}.`;
+}
+
+/** The policy's name: the payer label plus "policy", unless the label already says it (service 001's does). */
+export function policyName(service: Pick<LoadedService, 'label'>): string {
+  return /\bpolicy$/i.test(service.label.trim()) ? service.label.trim() : `${service.label.trim()} policy`;
+}
+
+/** The payer's policy in human terms, e.g. `MMM Healthcare policy MP-RX-FP-14-23 (version 2024-05-09)`. */
+export function describePolicyMarkdown(service: LoadedService): string {
+  const id = service.policyId ? ` ${escapeMarkdown(service.policyId)}` : '';
+  return `${escapeMarkdown(policyName(service))}${id} (version ${escapeMarkdown(service.version)})`;
+}
+
+/**
+ * A copy of a JSON value without empty values (CDS Hooks and FHIR JSON: `null`, `""`, `[]` and `{}` are never
+ * sent; in FHIR an empty element means an absent one). Inside `_`-prefixed arrays (FHIR's primitive extension
+ * arrays, aligned by position) `null` is kept.
+ */
+export function pruneEmpty<T>(value: T): T {
+  return prune(value, false) as T;
+}
+
+function isEmpty(v: unknown): boolean {
+  return (
+    v === undefined ||
+    v === null ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0)
+  );
+}
+
+function prune(value: unknown, keepNullItems: boolean): unknown {
+  if (Array.isArray(value)) {
+    const items: unknown[] = [];
+    for (const item of value) {
+      if (item === null && keepNullItems) {
+        items.push(null);
+        continue;
+      }
+      const p = prune(item, false);
+      if (!isEmpty(p)) {
+        items.push(p);
+      }
+    }
+    return items;
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const p = prune(v, k.startsWith('_'));
+      if (!isEmpty(p)) {
+        out[k] = p;
+      }
+    }
+    return out;
+  }
+  return value;
+}

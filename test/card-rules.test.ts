@@ -1,0 +1,239 @@
+import type { Extension, MedicationRequest } from 'fhir/r4';
+import type { CdsResponse } from '../src/hooks/types';
+import { buildResponse } from '../src/cards/build';
+import { COVERAGE_INFORMATION_URL } from '../src/cards/coverage-information';
+import {
+  BASE_URL,
+  RECEIVED,
+  config,
+  makeDecision,
+  makeOrder,
+  makeRequest,
+  makeService,
+  noDose,
+  sequentialUuid,
+} from '../src/cards/test-support';
+import { assertCardRules, cardRuleViolations } from './card-rules';
+
+const service = makeService();
+
+/** A response with every kind of card, two suggestions and one system action per order. */
+function fullResponse() {
+  const a = makeDecision('needs-documentation', {
+    orderIndex: 0,
+    order: makeOrder('mr-a'),
+    dose: noDose({
+      findings: ['Over the limit.'],
+      correction: { resource: makeOrder('mr-a'), summary: 'Blinatumomab: order 28 vials per cycle' },
+    }),
+  });
+  const b = makeDecision('not-covered', {
+    orderIndex: 1,
+    order: makeOrder('mr-b'),
+    dose: noDose({ prompts: [{ kind: 'missing-weight', text: 'No weight.' }] }),
+  });
+  const request = makeRequest([a.order, b.order]);
+  const response = buildResponse(service, [a, b], {
+    request,
+    receivedDate: RECEIVED,
+    baseUrl: BASE_URL,
+    configuration: config(),
+    uuid: sequentialUuid(),
+  });
+  return { request, response };
+}
+
+function ciOf(response: CdsResponse, i: number): Extension {
+  const resource = response.systemActions![i]!.resource as MedicationRequest;
+  return resource.extension!.find((e) => e.url === COVERAGE_INFORMATION_URL)!;
+}
+
+describe('assertCardRules accepts what the builder sends', () => {
+  test.each(['likely', 'needs-documentation', 'unlikely', 'not-covered'] as const)('%s', (likelihood) => {
+    const decision = makeDecision(likelihood);
+    const request = makeRequest([decision.order]);
+    const response = buildResponse(service, [decision], {
+      request,
+      receivedDate: RECEIVED,
+      baseUrl: BASE_URL,
+      configuration: config(),
+    });
+    expect(() => assertCardRules(response, request)).not.toThrow();
+  });
+
+  test('a full response with every card kind and two orders', () => {
+    const { request, response } = fullResponse();
+    expect(response.cards).toHaveLength(5);
+    expect(response.systemActions).toHaveLength(2);
+    expect(cardRuleViolations(response, request)).toEqual([]);
+  });
+
+  test('the empty answer', () => {
+    expect(() => assertCardRules({ cards: [] }, makeRequest([]))).not.toThrow();
+  });
+});
+
+describe('assertCardRules rejects each broken rule', () => {
+  function broken(mutate: (r: CdsResponse) => void): string[] {
+    const { request, response } = fullResponse();
+    mutate(response);
+    return cardRuleViolations(response, request);
+  }
+
+  function expectViolation(mutate: (r: CdsResponse) => void, pattern: RegExp): void {
+    const violations = broken(mutate);
+    expect(violations).toEqual(expect.arrayContaining([expect.stringMatching(pattern)]));
+  }
+
+  test('assertCardRules throws with the list', () => {
+    const { request, response } = fullResponse();
+    response.cards[0]!.summary = 'x'.repeat(140);
+    expect(() => assertCardRules(response, request)).toThrow(/cards\[0\]: summary has 140 characters/);
+  });
+
+  test('summary length, indicator, source label and topic', () => {
+    expectViolation((r) => (r.cards[0]!.summary = 'y'.repeat(150)), /summary has 150 characters/);
+    expectViolation(
+      (r) => ((r.cards[0] as { indicator: string }).indicator = 'hard-stop'),
+      /invalid indicator hard-stop/
+    );
+    expectViolation((r) => delete (r.cards[0]!.source as { label?: string }).label, /source.label is required/);
+    expectViolation((r) => delete r.cards[0]!.source.topic, /source.topic must be a CRD card type/);
+    expectViolation(
+      (r) => (r.cards[0]!.source.topic = { system: 'x', code: 'coverage-info', display: 'C' }),
+      /source.topic/
+    );
+    expectViolation((r) => delete r.cards[0]!.source.topic!.display, /with a display/);
+  });
+
+  test('uuids: present and unique across cards and suggestions', () => {
+    expectViolation((r) => delete (r.cards[1] as { uuid?: string }).uuid, /cards\[1\]: uuid is required/);
+    expectViolation((r) => (r.cards[1]!.uuid = r.cards[0]!.uuid), /already used by cards\[0\]/);
+    expectViolation((r) => {
+      const s = r.cards.find((c) => c.suggestions)!.suggestions![0]!;
+      s.uuid = r.cards[0]!.uuid;
+    }, /already used/);
+  });
+
+  test('selectionBehavior iff suggestions; suggestions have labels; override reasons have displays', () => {
+    expectViolation(
+      (r) => delete r.cards.find((c) => c.suggestions)!.selectionBehavior,
+      /suggestions without selectionBehavior/
+    );
+    expectViolation((r) => (r.cards[0]!.selectionBehavior = 'any'), /selectionBehavior without suggestions/);
+    expectViolation(
+      (r) => delete (r.cards.find((c) => c.suggestions)!.suggestions![0] as { label?: string }).label,
+      /label is required/
+    );
+    expectViolation(
+      (r) => delete r.cards.find((c) => c.overrideReasons)!.overrideReasons![0]!.display,
+      /system, code and display/
+    );
+  });
+
+  test('no null, empty string, empty array or empty object anywhere', () => {
+    expectViolation(
+      (r) => ((r.cards[0] as unknown as Record<string, unknown>).detail = null),
+      /cards\[0\]\.detail is null/
+    );
+    expectViolation((r) => (r.cards[0]!.detail = ''), /detail is an empty string/);
+    expectViolation((r) => (r.cards[0]!.links = []), /links is an empty array/);
+    expectViolation((r) => (r.systemActions = []), /systemActions is an empty array/);
+    expectViolation(
+      (r) => ((r.systemActions![0]!.resource as MedicationRequest).note = [{ text: '' }]),
+      /note\[0\]\.text is an empty string/
+    );
+    expectViolation((r) => (r.cards[0]!.extension = {}), /extension is an empty object/);
+  });
+
+  test('updates target a draft order and carry it whole', () => {
+    expectViolation((r) => (r.systemActions![0]!.resource!.id = 'not-a-draft'), /not a draft order of the request/);
+    expectViolation((r) => {
+      const s = r.cards.find((c) => c.suggestions && c.source.topic?.code === 'limits')!;
+      delete (s.suggestions![0]!.actions![0]!.resource as MedicationRequest).dosageInstruction;
+    }, /drops "dosageInstruction"/);
+    expectViolation(
+      (r) => delete (r.systemActions![0] as { description?: string }).description,
+      /description is required/
+    );
+    expectViolation((r) => (r.systemActions![0]!.type = 'create'), /system action must be an update/);
+  });
+
+  test('a system action changes nothing but coverage-information, and one per order', () => {
+    expectViolation(
+      (r) => ((r.systemActions![0]!.resource as MedicationRequest).status = 'active'),
+      /differs from the draft order/
+    );
+    expectViolation((r) => r.systemActions!.push(structuredClone(r.systemActions![0]!)), /a second system action/);
+    expectViolation((r) => {
+      const res = r.systemActions![0]!.resource as MedicationRequest;
+      res.extension!.push(structuredClone(res.extension![0]!));
+    }, /two coverage-information extensions for the same Coverage/);
+  });
+
+  test('coverage-information rules: required parts, crd-ci-q1, not-covered', () => {
+    expectViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension = ext.extension!.filter((e) => e.url !== 'date');
+    }, /"date" is missing/);
+    expectViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension = ext.extension!.filter((e) => e.url !== 'doc-needed');
+    }, /crd-ci-q1/);
+    expectViolation(
+      (r) => ciOf(r, 1).extension!.push({ url: 'pa-needed', valueCode: 'auth-needed' }),
+      /not-covered carries "pa-needed"/
+    );
+    expectViolation((r) => {
+      ciOf(r, 1).extension!.push(
+        { url: 'doc-needed', valueCode: 'clinical' },
+        { url: 'questionnaire', valueCanonical: 'http://q|1' }
+      );
+    }, /not-covered carries "questionnaire"/);
+    expectViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension = ext.extension!.filter((e) => e.url !== 'pa-needed');
+    }, /crd-ci-q2/);
+    expectViolation((r) => {
+      const detail = ciOf(r, 0).extension!.find((e) => e.url === 'detail')!;
+      detail.extension = detail.extension!.filter((e) => e.url !== 'value');
+    }, /detail\[0\] needs exactly one "value"/);
+    expectViolation((r) => {
+      const id = ciOf(r, 0).extension!.find((e) => e.url === 'coverage-assertion-id')!.valueString;
+      ciOf(r, 1).extension!.find((e) => e.url === 'coverage-assertion-id')!.valueString = id;
+    }, /coverage-assertion-id .* is not unique/);
+  });
+
+  test('a questionnaire goes with a documentation card', () => {
+    expectViolation((r) => {
+      r.cards = r.cards.filter((c) => !(c.source.topic?.code === 'coverage-info' && !c.extension));
+    }, /questionnaire\(s\) but 0 documentation card/);
+  });
+
+  test('a suggested update carries no coverage-information', () => {
+    expectViolation((r) => {
+      const s = r.cards.find((c) => c.suggestions && c.source.topic?.code === 'limits')!;
+      const resource = s.suggestions![0]!.actions![0]!.resource as MedicationRequest;
+      resource.extension = [structuredClone(ciOf(r, 0))];
+    }, /suggested update .* carries coverage-information/);
+  });
+
+  test('the coverage assessment: valid likelihood, warning unless likely, order a draft order', () => {
+    const assessment = (r: CdsResponse): Record<string, unknown> =>
+      r.cards[0]!.extension!['coverage-assessment'] as Record<string, unknown>;
+    expectViolation((r) => (assessment(r).likelihood = 'maybe'), /invalid likelihood maybe/);
+    expectViolation((r) => (r.cards[0]!.indicator = 'info'), /needs-documentation coverage card must be a warning/);
+    expectViolation((r) => (assessment(r).order = 'MedicationRequest/zzz'), /is not a draft order/);
+    expectViolation(
+      (r) => ((assessment(r).criteria as Array<Record<string, unknown>>)[0]!.status = 'maybe'),
+      /criteria\[0\]/
+    );
+  });
+
+  test('not a response at all', () => {
+    expect(cardRuleViolations({ card: [] }, makeRequest([]))).toEqual([
+      'the response must be an object with a "cards" array',
+    ]);
+    expect(cardRuleViolations({ cards: [], extra: 1 }, makeRequest([]))).toEqual(['unexpected top-level key "extra"']);
+  });
+});

@@ -1,0 +1,477 @@
+// A reusable checker of every response we send (contract sections 3, 5 and 6; checklist 1.5 and 2.2-2.5):
+// run it over each fixture response. It collects every violation and throws once, listing them all.
+import { isDeepStrictEqual } from 'node:util';
+import type { HookRequest, CdsResponse } from '../src/hooks/types';
+
+const CRD_TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
+const CI_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+const TOPICS = new Set(['coverage-info', 'limits']);
+const INDICATORS = new Set(['info', 'warning', 'critical']);
+const LIKELIHOODS = new Set(['likely', 'needs-documentation', 'unlikely', 'not-covered']);
+const STATUSES = new Set(['met', 'not-met', 'unknown']);
+const DOC_KINDS = new Set(['unknown-criterion', 'attestation', 'submit-with-request']);
+const COVERED = new Set(['covered', 'not-covered', 'conditional']);
+const PA_NEEDED = new Set(['no-auth', 'auth-needed', 'satisfied', 'performpa', 'conditional']);
+const DOC_NEEDED = new Set(['no-doc', 'clinical', 'admin', 'both', 'conditional']);
+const DETAIL_VALUES = ['valueBoolean', 'valueString', 'valueQuantity', 'valuePeriod'];
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isText(v: unknown): v is string {
+  return typeof v === 'string' && v.trim() !== '';
+}
+
+/** A value for a message (JSON, so objects do not print as [object Object]). */
+function show(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? 'undefined');
+}
+
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/**
+ * Walks any JSON value and reports every null, "", [] and {} (the one allowed empty value is `cards: []`; inside
+ * FHIR's `_`-prefixed primitive-extension arrays a `null` item is legal).
+ */
+function findEmptyValues(value: unknown, path: string, out: string[], nullItemsAllowed = false): void {
+  if (value === null) {
+    out.push(`${path} is null`);
+  } else if (value === '') {
+    out.push(`${path} is an empty string`);
+  } else if (Array.isArray(value)) {
+    if (value.length === 0 && path !== 'cards') {
+      out.push(`${path} is an empty array`);
+    }
+    value.forEach((v, i) => {
+      if (!(v === null && nullItemsAllowed)) {
+        findEmptyValues(v, `${path}[${i}]`, out);
+      }
+    });
+  } else if (typeof value === 'object') {
+    const entries = Object.entries(value as Json);
+    if (entries.length === 0) {
+      out.push(`${path} is an empty object`);
+    }
+    for (const [k, v] of entries) {
+      if (v === undefined) {
+        continue;
+      }
+      findEmptyValues(v, path ? `${path}.${k}` : k, out, k.startsWith('_'));
+    }
+  }
+}
+
+/** A draft order as it may be echoed: its empty values (invalid FHIR JSON) left out. */
+function withoutEmptyValues(value: unknown, nullItemsAllowed = false): unknown {
+  const empty = (v: unknown): boolean =>
+    v === undefined ||
+    v === null ||
+    v === '' ||
+    (Array.isArray(v) && v.length === 0) ||
+    (isObject(v) && Object.keys(v).length === 0);
+  if (Array.isArray(value)) {
+    return value
+      .map((v) => (v === null && nullItemsAllowed ? null : withoutEmptyValues(v)))
+      .filter((v, i) => (value[i] === null && nullItemsAllowed) || !empty(v));
+  }
+  if (isObject(value)) {
+    const out: Json = {};
+    for (const [k, v] of Object.entries(value)) {
+      const p = withoutEmptyValues(v, k.startsWith('_'));
+      if (!empty(p)) {
+        out[k] = p;
+      }
+    }
+    return out;
+  }
+  return value;
+}
+
+function draftOrders(request: HookRequest): Map<string, Json> {
+  const map = new Map<string, Json>();
+  for (const entry of list(request.context?.draftOrders?.entry)) {
+    const r = isObject(entry) ? entry.resource : undefined;
+    if (isObject(r) && isText(r.resourceType) && isText(r.id)) {
+      map.set(`${r.resourceType}/${r.id}`, withoutEmptyValues(r) as Json);
+    }
+  }
+  return map;
+}
+
+function withoutCoverageInformation(resource: Json): Json {
+  const copy = structuredClone(resource);
+  const kept = list(copy.extension).filter((e) => !(isObject(e) && e.url === CI_URL));
+  if (kept.length > 0) {
+    copy.extension = kept;
+  } else {
+    delete copy.extension;
+  }
+  return copy;
+}
+
+function coverageInformations(resource: Json): Json[] {
+  return list(resource.extension).filter((e): e is Json => isObject(e) && e.url === CI_URL);
+}
+
+/** The rules of one coverage-information extension (2.0.1 cardinalities, crd-ci-q1, crd-ci-q2, contract 5). */
+function checkCoverageInformation(ext: Json, where: string, out: string[]): void {
+  const subs = list(ext.extension).filter(isObject);
+  const named = (url: string): Json[] => subs.filter((s) => s.url === url);
+  const one = (url: string, required: boolean): Json | undefined => {
+    const found = named(url);
+    if (found.length > 1) {
+      out.push(`${where}: more than one "${url}"`);
+    }
+    if (required && found.length === 0) {
+      out.push(`${where}: "${url}" is missing`);
+    }
+    return found[0];
+  };
+  const coverage = one('coverage', true);
+  if (coverage && !(isObject(coverage.valueReference) && isText(coverage.valueReference.reference))) {
+    out.push(`${where}: "coverage" has no valueReference.reference`);
+  }
+  const covered = one('covered', true)?.valueCode;
+  if (covered !== undefined && !COVERED.has(covered as string)) {
+    out.push(`${where}: "covered" has an invalid code ${show(covered)}`);
+  }
+  const pa = one('pa-needed', false)?.valueCode;
+  if (pa !== undefined && !PA_NEEDED.has(pa as string)) {
+    out.push(`${where}: "pa-needed" has an invalid code ${show(pa)}`);
+  }
+  const doc = one('doc-needed', false)?.valueCode;
+  if (doc !== undefined && !DOC_NEEDED.has(doc as string)) {
+    out.push(`${where}: "doc-needed" has an invalid code ${show(doc)}`);
+  }
+  const date = one('date', true)?.valueDate;
+  if (date !== undefined && !(typeof date === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(date))) {
+    out.push(`${where}: "date" is not a valueDate YYYY-MM-DD`);
+  }
+  const id = one('coverage-assertion-id', true);
+  if (id && !isText(id.valueString)) {
+    out.push(`${where}: "coverage-assertion-id" has no valueString`);
+  }
+  for (const b of named('billingCode')) {
+    if (!(isObject(b.valueCoding) && isText(b.valueCoding.system) && isText(b.valueCoding.code))) {
+      out.push(`${where}: "billingCode" needs a valueCoding with system and code`);
+    }
+  }
+  for (const r of named('reason')) {
+    const cc = r.valueCodeableConcept;
+    if (!(isObject(cc) && (isText(cc.text) || list(cc.coding).length > 0))) {
+      out.push(`${where}: "reason" needs a valueCodeableConcept with text or a coding`);
+    }
+  }
+  const questionnaires = [...named('questionnaire'), ...named('response')];
+  if (questionnaires.length > 0 && (doc === undefined || doc === 'no-doc')) {
+    out.push(`${where}: crd-ci-q1: questionnaire without doc-needed`);
+  }
+  for (const q of named('questionnaire')) {
+    if (!isText(q.valueCanonical)) {
+      out.push(`${where}: "questionnaire" has no valueCanonical`);
+    }
+  }
+  if (covered === 'not-covered') {
+    for (const url of ['pa-needed', 'doc-needed', 'detail', 'questionnaire']) {
+      if (named(url).length > 0) {
+        out.push(`${where}: not-covered carries "${url}"`);
+      }
+    }
+  } else if (covered !== undefined && pa === undefined) {
+    out.push(`${where}: crd-ci-q2: "${show(covered)}" without pa-needed`);
+  }
+  named('detail').forEach((d, i) => {
+    const parts = list(d.extension).filter(isObject);
+    const code = parts.filter((p) => p.url === 'code');
+    const value = parts.filter((p) => p.url === 'value');
+    const qualification = parts.filter((p) => p.url === 'qualification');
+    if (code.length !== 1 || !isObject(code[0]?.valueCodeableConcept)) {
+      out.push(`${where}: detail[${i}] needs exactly one "code" valueCodeableConcept`);
+    }
+    if (value.length !== 1 || !DETAIL_VALUES.some((k) => value[0]?.[k] !== undefined)) {
+      out.push(`${where}: detail[${i}] needs exactly one "value" (boolean, string, SimpleQuantity or Period)`);
+    }
+    if (qualification.length > 1 || (qualification[0] && !isText(qualification[0].valueString))) {
+      out.push(`${where}: detail[${i}] "qualification" must be one valueString`);
+    }
+  });
+}
+
+function checkAction(
+  action: unknown,
+  where: string,
+  orders: Map<string, Json>,
+  out: string[],
+  opts: { system: boolean }
+): void {
+  if (!isObject(action)) {
+    out.push(`${where} is not an object`);
+    return;
+  }
+  if (!['create', 'update', 'delete'].includes(action.type as string)) {
+    out.push(`${where}: invalid type ${show(action.type)}`);
+  }
+  if (!isText(action.description)) {
+    out.push(`${where}: description is required`);
+  }
+  if ((action.type === 'create' || action.type === 'update') && !isObject(action.resource)) {
+    out.push(`${where}: a ${show(action.type)} needs a resource`);
+    return;
+  }
+  if (opts.system && action.type !== 'update') {
+    out.push(`${where}: a system action must be an update`);
+  }
+  if (action.type !== 'update' || !isObject(action.resource)) {
+    return;
+  }
+  const resource = action.resource;
+  const key = `${show(resource.resourceType)}/${show(resource.id)}`;
+  const draft = orders.get(key);
+  if (!draft) {
+    out.push(`${where}: update of ${key}, which is not a draft order of the request`);
+    return;
+  }
+  // An update carries the resource whole: every top-level element of the draft is still there.
+  for (const k of Object.keys(draft)) {
+    if (k !== 'extension' && k !== 'meta' && k !== 'text' && resource[k] === undefined) {
+      out.push(`${where}: update of ${key} drops "${k}" (updates carry the entire resource)`);
+    }
+  }
+  if (opts.system) {
+    if (!isDeepStrictEqual(withoutCoverageInformation(resource), withoutCoverageInformation(draft))) {
+      out.push(`${where}: ${key} differs from the draft order in more than coverage-information`);
+    }
+    const before = coverageInformations(draft);
+    const added = coverageInformations(resource).filter((e) => !before.some((b) => isDeepStrictEqual(b, e)));
+    if (added.length === 0) {
+      out.push(`${where}: ${key} carries no new coverage-information (nothing new: no update is sent)`);
+    }
+    added.forEach((e, i) => checkCoverageInformation(e, `${where} coverage-information[${i}]`, out));
+    const coverages = coverageInformations(resource).map(
+      (e) =>
+        list(e.extension)
+          .filter(isObject)
+          .find((s) => s.url === 'coverage')?.valueReference
+    );
+    const refs = coverages.map((c) => (isObject(c) ? c.reference : undefined)).filter(isText);
+    if (new Set(refs).size !== refs.length) {
+      out.push(`${where}: ${key} carries two coverage-information extensions for the same Coverage`);
+    }
+  } else if (coverageInformations(resource).length > 0) {
+    out.push(`${where}: a suggested update of ${key} carries coverage-information`);
+  }
+}
+
+function checkAssessment(card: Json, where: string, orders: Map<string, Json>, out: string[]): void {
+  const ext = isObject(card.extension) ? card.extension['coverage-assessment'] : undefined;
+  if (ext === undefined) {
+    return;
+  }
+  if (!isObject(ext)) {
+    out.push(`${where}: coverage-assessment is not an object`);
+    return;
+  }
+  if (!isText(ext.policy) || !isText(ext.policyVersion)) {
+    out.push(`${where}: coverage-assessment needs policy and policyVersion`);
+  }
+  if (!LIKELIHOODS.has(ext.likelihood as string)) {
+    out.push(`${where}: coverage-assessment has an invalid likelihood ${show(ext.likelihood)}`);
+  }
+  if (ext.order !== undefined && !(isText(ext.order) && orders.has(ext.order))) {
+    out.push(`${where}: coverage-assessment.order ${show(ext.order)} is not a draft order`);
+  }
+  list(ext.criteria).forEach((c, i) => {
+    if (!(isObject(c) && isText(c.id) && isText(c.clause) && STATUSES.has(c.status as string))) {
+      out.push(`${where}: coverage-assessment.criteria[${i}] needs id, clause and a valid status`);
+    }
+  });
+  list(ext.missingDocumentation).forEach((m, i) => {
+    if (!(isObject(m) && isText(m.criterion) && DOC_KINDS.has(m.kind as string) && isText(m.request))) {
+      out.push(`${where}: coverage-assessment.missingDocumentation[${i}] needs criterion, kind and request`);
+    }
+  });
+  const auth = ext.authorization;
+  if (!(
+    isObject(auth) &&
+    ['initial', 'continuation'].includes(auth.type as string) &&
+    Number.isInteger(auth.cycle) &&
+    isText(auth.length)
+  )) {
+    out.push(`${where}: coverage-assessment.authorization needs type, cycle and length`);
+  }
+  if (ext.likelihood !== 'likely' && card.indicator !== 'warning') {
+    out.push(`${where}: a ${show(ext.likelihood)} coverage card must be a warning`);
+  }
+  if (isObject(card.source) && isObject(card.source.topic) && card.source.topic.code !== 'coverage-info') {
+    out.push(`${where}: a coverage card has topic coverage-info`);
+  }
+}
+
+/** Every violation of the card rules in `response` (empty when it conforms). */
+export function cardRuleViolations(response: unknown, request: HookRequest): string[] {
+  const out: string[] = [];
+  if (!isObject(response) || !Array.isArray(response.cards)) {
+    return ['the response must be an object with a "cards" array'];
+  }
+  for (const k of Object.keys(response)) {
+    if (k !== 'cards' && k !== 'systemActions') {
+      out.push(`unexpected top-level key "${k}"`);
+    }
+  }
+  findEmptyValues(response, '', out);
+  const orders = draftOrders(request);
+  const uuids = new Map<string, string>();
+  const noteUuid = (uuid: unknown, where: string): void => {
+    if (!isText(uuid)) {
+      out.push(`${where}: uuid is required`);
+      return;
+    }
+    const first = uuids.get(uuid);
+    if (first) {
+      out.push(`${where}: uuid ${uuid} already used by ${first}`);
+    } else {
+      uuids.set(uuid, where);
+    }
+  };
+
+  let documentationCards = 0;
+  response.cards.forEach((card: unknown, i: number) => {
+    const where = `cards[${i}]`;
+    if (!isObject(card)) {
+      out.push(`${where} is not an object`);
+      return;
+    }
+    if (!isText(card.summary)) {
+      out.push(`${where}: summary is required`);
+    } else if (Array.from(card.summary).length >= 140) {
+      out.push(`${where}: summary has ${Array.from(card.summary).length} characters (at most 139)`);
+    }
+    if (!INDICATORS.has(card.indicator as string)) {
+      out.push(`${where}: invalid indicator ${show(card.indicator)}`);
+    }
+    const source = card.source;
+    if (!isObject(source) || !isText(source.label)) {
+      out.push(`${where}: source.label is required`);
+    } else {
+      const topic = source.topic;
+      if (
+        !isObject(topic) ||
+        topic.system !== CRD_TEMP ||
+        !TOPICS.has(topic.code as string) ||
+        !isText(topic.display)
+      ) {
+        out.push(`${where}: source.topic must be a CRD card type (coverage-info or limits) with a display`);
+      }
+    }
+    noteUuid(card.uuid, where);
+    const suggestions = list(card.suggestions);
+    if (suggestions.length > 0 && card.selectionBehavior === undefined) {
+      out.push(`${where}: suggestions without selectionBehavior`);
+    }
+    if (suggestions.length === 0 && card.selectionBehavior !== undefined) {
+      out.push(`${where}: selectionBehavior without suggestions`);
+    }
+    if (card.selectionBehavior !== undefined && !['at-most-one', 'any'].includes(card.selectionBehavior as string)) {
+      out.push(`${where}: invalid selectionBehavior ${show(card.selectionBehavior)}`);
+    }
+    if (
+      card.selectionBehavior === 'at-most-one' &&
+      suggestions.filter((s) => isObject(s) && s.isRecommended === true).length > 1
+    ) {
+      out.push(`${where}: at-most-one with several recommended suggestions`);
+    }
+    suggestions.forEach((s, j) => {
+      const sw = `${where}.suggestions[${j}]`;
+      if (!isObject(s)) {
+        out.push(`${sw} is not an object`);
+        return;
+      }
+      if (!isText(s.label)) {
+        out.push(`${sw}: label is required`);
+      }
+      noteUuid(s.uuid, sw);
+      list(s.actions).forEach((a, k) => checkAction(a, `${sw}.actions[${k}]`, orders, out, { system: false }));
+    });
+    list(card.overrideReasons).forEach((r, j) => {
+      if (!(isObject(r) && isText(r.system) && isText(r.code) && isText(r.display))) {
+        out.push(`${where}.overrideReasons[${j}]: system, code and display are required`);
+      }
+    });
+    list(card.links).forEach((l, j) => {
+      if (!(isObject(l) && isText(l.label) && isText(l.url) && ['absolute', 'smart'].includes(l.type as string))) {
+        out.push(`${where}.links[${j}]: label, url and type are required`);
+      }
+    });
+    checkAssessment(card, where, orders, out);
+    const isCoverageCard = isObject(card.extension) && card.extension['coverage-assessment'] !== undefined;
+    if (!isCoverageCard && isObject(source) && isObject(source.topic) && source.topic.code === 'coverage-info') {
+      documentationCards += 1;
+    }
+  });
+
+  if (response.systemActions !== undefined) {
+    if (!Array.isArray(response.systemActions)) {
+      out.push('systemActions must be an array');
+    } else {
+      const perOrder = new Set<string>();
+      const assertionIds = new Set<string>();
+      let withQuestionnaire = 0;
+      response.systemActions.forEach((a: unknown, i: number) => {
+        const where = `systemActions[${i}]`;
+        checkAction(a, where, orders, out, { system: true });
+        const resource = isObject(a) && isObject(a.resource) ? a.resource : undefined;
+        if (!resource) {
+          return;
+        }
+        const key = `${show(resource.resourceType)}/${show(resource.id)}`;
+        if (perOrder.has(key)) {
+          out.push(`${where}: a second system action for ${key}`);
+        }
+        perOrder.add(key);
+        const draft = orders.get(key);
+        const before = draft ? coverageInformations(draft) : [];
+        for (const ext of coverageInformations(resource)) {
+          if (before.some((b) => isDeepStrictEqual(b, ext))) {
+            continue;
+          }
+          const subs = list(ext.extension).filter(isObject);
+          const id = subs.find((s) => s.url === 'coverage-assertion-id')?.valueString;
+          if (isText(id)) {
+            if (assertionIds.has(id)) {
+              out.push(`${where}: coverage-assertion-id ${id} is not unique in the response`);
+            }
+            assertionIds.add(id);
+          }
+          if (subs.some((s) => s.url === 'questionnaire')) {
+            withQuestionnaire += 1;
+          }
+        }
+      });
+      if (withQuestionnaire > documentationCards) {
+        out.push(
+          `${withQuestionnaire} coverage-information questionnaire(s) but ${documentationCards} documentation card(s): ` +
+            'a questionnaire goes with a documentation card'
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Throws when `response` breaks any card rule (summary length, indicator, source, uuids, selectionBehavior,
+ * labels, override-reason displays, empty values, whole-resource updates, coverage-information rules).
+ * @param response - a response the service sent.
+ * @param request - the request it answered (its draft orders are what updates may target).
+ */
+export function assertCardRules(response: CdsResponse, request: HookRequest): void {
+  const violations = cardRuleViolations(response, request);
+  if (violations.length > 0) {
+    throw new Error(`Card rules violated:\n- ${violations.join('\n- ')}`);
+  }
+}
