@@ -1,0 +1,740 @@
+// Table of dose-check vectors (contract sections 6 and 7), run by dosing-vectors.test.ts. Every vector is one
+// clinical situation: the patient's measurements, the order, and what the check must say. Unless a vector says
+// otherwise: an adult (born 1980) of 70 kg and 170 cm charted 2024-04-28, cycle 1 of the relapsed/refractory
+// schedule, indication met, planned start 2024-05-01, 28 vials and a 42-day supply.
+import type { Dosage, Duration, MedicationRequest, Observation, Quantity, Timing } from 'fhir/r4';
+import type { DosePrompt } from '../src/dosing/types';
+
+export const UCUM = 'http://unitsofmeasure.org';
+export const START = '2024-05-01';
+
+export interface DoseVector {
+  name: string;
+  schedule?: string | null;
+  cycle?: number;
+  indicationMet?: boolean;
+  birthDate?: string;
+  weights?: Observation[];
+  heights?: Observation[];
+  bsas?: Observation[];
+  order: MedicationRequest;
+  expect: {
+    correction: boolean;
+    basis?: 'fixed' | 'bsa';
+    /** Expected mcg/day per band (assessment.expected.bands); null: no expected doses. */
+    expected?: string[] | null;
+    prompts?: Array<DosePrompt['kind']>;
+    /** Each string must appear in some finding. */
+    findings?: string[];
+    /** The corrected dose instructions: mcg/day and bounds ([start, end] dates or days). */
+    correctedDoses?: Array<{ mcg: number; period?: [string, string]; days?: number; sequence?: number }>;
+    correctedQuantity?: number;
+    correctedSupply?: number;
+    /** The quantity left as ordered (not over the limit). */
+    quantityUntouched?: boolean;
+    allowedPeriod?: { start: string; end: string };
+    summary?: string[];
+    arithmetic?: string[];
+  };
+}
+
+// ---- builders -------------------------------------------------------------------------------------------------
+
+let obsCounter = 0;
+function observation(
+  code: string,
+  value: number,
+  unit: string,
+  date: string,
+  extra: Partial<Observation> = {}
+): Observation {
+  obsCounter += 1;
+  return {
+    resourceType: 'Observation',
+    id: `obs-${obsCounter}`,
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code }] },
+    effectiveDateTime: date,
+    valueQuantity: { value, unit, system: UCUM, code: unit },
+    ...extra,
+  };
+}
+export const weight = (kg: number, date = '2024-04-28', unit = 'kg'): Observation =>
+  observation('29463-7', kg, unit, date);
+export const height = (cm: number, date = '2024-04-28', unit = 'cm'): Observation =>
+  observation('8302-2', cm, unit, date);
+export const bsa = (m2: number, date = '2024-04-28'): Observation => observation('8277-6', m2, 'm2', date);
+
+export const ugPerDay = (value: number): Quantity => ({ value, unit: 'ug/d', system: UCUM, code: 'ug/d' });
+const days = (value: number): Duration => ({ value, unit: 'd', system: UCUM, code: 'd' });
+const onceDaily: Timing['repeat'] = { frequency: 1, period: 1, periodUnit: 'd' };
+
+export function dose(
+  quantity: Quantity,
+  bounds: { period?: [string, string]; days?: number; sequence?: number; repeat?: Timing['repeat'] } = {}
+): Dosage {
+  const repeat: NonNullable<Timing['repeat']> = { ...(bounds.repeat ?? {}) };
+  if (bounds.period) {
+    repeat.boundsPeriod = { start: bounds.period[0], end: bounds.period[1] };
+  }
+  if (bounds.days !== undefined) {
+    repeat.boundsDuration = days(bounds.days);
+  }
+  const instruction: Dosage = {
+    text: 'Continuous IV infusion',
+    route: { coding: [{ system: 'http://snomed.info/sct', code: '47625008', display: 'Intravenous route' }] },
+    doseAndRate: [{ doseQuantity: quantity }],
+  };
+  if (Object.keys(repeat).length > 0) {
+    instruction.timing = { repeat };
+  }
+  if (bounds.sequence !== undefined) {
+    instruction.sequence = bounds.sequence;
+  }
+  return instruction;
+}
+
+export const stepUpPeriods = (first = 9, second = 28): Dosage[] => [
+  dose(ugPerDay(first), { period: ['2024-05-01', '2024-05-07'], sequence: 1 }),
+  dose(ugPerDay(second), { period: ['2024-05-08', '2024-05-28'], sequence: 2 }),
+];
+export const stepUpDurations = (first = 9, second = 28): Dosage[] => [
+  dose(ugPerDay(first), { days: 7, sequence: 1 }),
+  dose(ugPerDay(second), { days: 21, sequence: 2 }),
+];
+export const flatPeriod = (mcg = 28): Dosage[] => [dose(ugPerDay(mcg), { period: ['2024-05-01', '2024-05-28'] })];
+export const flatDuration = (q: Quantity | number = 28, repeat?: Timing['repeat']): Dosage[] => [
+  dose(typeof q === 'number' ? ugPerDay(q) : q, { days: 28, repeat }),
+];
+
+export const vials = (n: number): Quantity => ({ value: n, unit: 'vial', system: UCUM, code: '{vial}' });
+
+export function order(
+  instructions: Dosage[],
+  opts: { quantity?: Quantity | null; supply?: Duration | null; extension?: MedicationRequest['extension'] } = {}
+): MedicationRequest {
+  const request: MedicationRequest = {
+    resourceType: 'MedicationRequest',
+    id: 'blin-order-1',
+    status: 'draft',
+    intent: 'order',
+    subject: { reference: 'Patient/pat-1' },
+    authoredOn: '2024-05-01',
+    medicationCodeableConcept: {
+      coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1597262' }],
+    },
+    dosageInstruction: instructions,
+    dispenseRequest: {},
+  };
+  const dispense: NonNullable<MedicationRequest['dispenseRequest']> = {};
+  const quantity = opts.quantity === undefined ? vials(28) : opts.quantity;
+  const supply = opts.supply === undefined ? days(42) : opts.supply;
+  if (quantity) {
+    dispense.quantity = quantity;
+  }
+  if (supply) {
+    dispense.expectedSupplyDuration = supply;
+  }
+  request.dispenseRequest = dispense;
+  if (opts.extension) {
+    request.extension = opts.extension;
+  }
+  return request;
+}
+
+const COVERAGE_INFO = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
+
+// ---- the vectors ----------------------------------------------------------------------------------------------
+
+export const vectors: DoseVector[] = [
+  // Step-up in cycle 1 of the relapsed/refractory schedule
+  {
+    name: 'adult, cycle 1 step-up in periods, right doses',
+    order: order(stepUpPeriods()),
+    expect: { correction: false, basis: 'fixed', expected: ['9', '28'], prompts: [] },
+  },
+  {
+    name: 'adult, cycle 1 step-up in durations, right doses',
+    order: order(stepUpDurations()),
+    expect: { correction: false, basis: 'fixed', expected: ['9', '28'], prompts: [] },
+  },
+  {
+    name: 'adult, cycle 1 without step-up (one period of 28 mcg/day) splits the period',
+    order: order(flatPeriod()),
+    expect: {
+      correction: true,
+      findings: ['lacks the step-up: ordered 28 mcg/day on days 1–28; expected 9 mcg/day on days 1–7'],
+      correctedDoses: [
+        { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
+        { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
+      ],
+      quantityUntouched: true,
+      summary: ['9 mcg/day on days 1–7, then 28 mcg/day on days 8–28'],
+    },
+  },
+  {
+    name: 'adult, cycle 1 without step-up (28 d duration) becomes 7 d and 21 d',
+    order: order(flatDuration()),
+    expect: {
+      correction: true,
+      findings: ['lacks the step-up'],
+      correctedDoses: [
+        { mcg: 9, days: 7, sequence: 1 },
+        { mcg: 28, days: 21, sequence: 2 },
+      ],
+    },
+  },
+  {
+    name: 'adult, cycle 1 without step-up and without bounds gets durations',
+    order: order([dose(ugPerDay(28))]),
+    expect: {
+      correction: true,
+      findings: ['lacks the step-up'],
+      correctedDoses: [
+        { mcg: 9, days: 7, sequence: 1 },
+        { mcg: 28, days: 21, sequence: 2 },
+      ],
+    },
+  },
+  {
+    name: 'adult, cycle 1 step-up with the first band too high is corrected in place',
+    order: order(stepUpPeriods(28, 28)),
+    expect: {
+      correction: true,
+      findings: ['Days 1–7: ordered 28 mcg/day, expected 9 mcg/day'],
+      correctedDoses: [
+        { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
+        { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
+      ],
+    },
+  },
+  {
+    name: 'cycle 2 ordered as a step-up: days 1–7 raised to 28 mcg/day',
+    cycle: 2,
+    order: order(stepUpDurations()),
+    expect: {
+      correction: true,
+      expected: ['28'],
+      findings: ['Days 1–28: ordered 9 mcg/day, expected 28 mcg/day'],
+      correctedDoses: [
+        { mcg: 28, days: 7, sequence: 1 },
+        { mcg: 28, days: 21, sequence: 2 },
+      ],
+    },
+  },
+
+  // The weight threshold
+  {
+    name: 'exactly 45.0 kg takes the fixed dose',
+    schedule: 'mrd',
+    weights: [weight(45.0)],
+    heights: [height(160)],
+    order: order(flatDuration(28)),
+    expect: { correction: false, basis: 'fixed', expected: ['28'] },
+  },
+  {
+    name: '44.99 kg is dosed by BSA: 15 × 1.41 = 21.15 → 21.2 mcg/day',
+    schedule: 'mrd',
+    weights: [weight(44.99)],
+    heights: [height(160)],
+    order: order(flatDuration(28)),
+    expect: {
+      correction: true,
+      basis: 'bsa',
+      expected: ['21.2'],
+      findings: ['Days 1–28: ordered 28 mcg/day, expected 21.2 mcg/day'],
+      correctedDoses: [{ mcg: 21.2, days: 28 }],
+      arithmetic: [
+        'sqrt(160 cm × 44.99 kg / 3600) = 1.4140, rounded half up to 1.41 m²',
+        '15 mcg/m²/day × 1.41 m² = 21.15',
+      ],
+      summary: ['21.2 mcg/day on days 1–28'],
+    },
+  },
+
+  // BSA rounding
+  {
+    name: 'BSA exactly at the half (125 cm × 36.45 kg: 1.125) rounds up to 1.13; 5.65 → 5.7, 16.95 → 17',
+    weights: [weight(36.45)],
+    heights: [height(125)],
+    order: order(stepUpDurations(5.7, 17)),
+    expect: {
+      correction: false,
+      basis: 'bsa',
+      expected: ['5.7', '17'],
+      arithmetic: ['= 1.1250, rounded half up to 1.13 m²', '5 mcg/m²/day × 1.13 m² = 5.65'],
+    },
+  },
+  {
+    name: 'BSA just below the half (125 cm × 36.44 kg: 1.1248) rounds down to 1.12',
+    weights: [weight(36.44)],
+    heights: [height(125)],
+    order: order(stepUpDurations(5.6, 16.8)),
+    expect: { correction: false, basis: 'bsa', expected: ['5.6', '16.8'] },
+  },
+
+  // Caps
+  {
+    name: 'both caps: charted BSA 1.9 m² gives 9.5 → 9 and 28.5 → 28',
+    weights: [weight(44.99)],
+    heights: [height(210)],
+    bsas: [bsa(1.9)],
+    order: order(stepUpPeriods(9, 28)),
+    expect: {
+      correction: false,
+      basis: 'bsa',
+      expected: ['9', '28'],
+      arithmetic: [
+        'cap 9 mcg/day applies: 9 mcg/day',
+        'cap 28 mcg/day applies: 28 mcg/day',
+        'BSA used: 1.9 m², charted',
+      ],
+    },
+  },
+  {
+    name: 'both caps exceeded by less than 10 %: still corrected to the caps',
+    weights: [weight(44.99)],
+    heights: [height(210)],
+    bsas: [bsa(1.9)],
+    order: order(stepUpPeriods(9.5, 28.5)),
+    expect: {
+      correction: true,
+      findings: ['exceeds the 9 mcg/day cap', 'exceeds the 28 mcg/day cap'],
+      correctedDoses: [
+        { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
+        { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
+      ],
+    },
+  },
+
+  // Infants
+  {
+    name: 'infant 4.5 kg, 55 cm (BSA 0.26): per-m² order 5 then 15 mcg/m²/day is right',
+    birthDate: '2024-01-02',
+    weights: [weight(4.5, '2024-04-29')],
+    heights: [height(55, '2024-04-29')],
+    order: order([
+      dose({ value: 5, unit: 'mcg/m²/day' }, { days: 7, sequence: 1 }),
+      dose({ value: 15, unit: 'mcg/m²/day' }, { days: 21, sequence: 2 }),
+    ]),
+    expect: {
+      correction: false,
+      basis: 'bsa',
+      expected: ['1.3', '3.9'],
+      prompts: [],
+      arithmetic: ['15 mcg/m²/day × 0.26 m² = 3.9'],
+    },
+  },
+  {
+    name: 'infant 4.9 kg, 58 cm (BSA 0.28) ordered 28 mcg/day in cycle 2: corrected to 4.2',
+    birthDate: '2024-01-02',
+    cycle: 2,
+    weights: [weight(4900, '2024-04-30', 'g')],
+    heights: [height(0.58, '2024-04-30', 'm')],
+    order: order(flatDuration(28)),
+    expect: {
+      correction: true,
+      basis: 'bsa',
+      expected: ['4.2'],
+      correctedDoses: [{ mcg: 4.2, days: 28 }],
+      arithmetic: ['Weight: 4.9 kg (charted 4900 g, 2024-04-30)', 'Height: 58 cm (charted 0.58 m, 2024-04-30)'],
+    },
+  },
+
+  // Charted BSA versus Mosteller
+  {
+    name: 'charted BSA within 30 days and plausible is used (1.5 m² rather than Mosteller 1.40)',
+    schedule: 'mrd',
+    weights: [weight(44)],
+    heights: [height(160)],
+    bsas: [bsa(1.5, '2024-04-01')],
+    order: order(flatDuration(22.5)),
+    expect: { correction: false, basis: 'bsa', expected: ['22.5'], prompts: [] },
+  },
+  {
+    name: 'without a charted BSA, Mosteller from weight and height (1.40 m²)',
+    schedule: 'mrd',
+    weights: [weight(44)],
+    heights: [height(160)],
+    order: order(flatDuration(21)),
+    expect: { correction: false, basis: 'bsa', expected: ['21'], arithmetic: ['BSA used: 1.4 m² (Mosteller)'] },
+  },
+  {
+    name: 'charted BSA older than 30 days is not used',
+    schedule: 'mrd',
+    weights: [weight(44)],
+    heights: [height(160)],
+    bsas: [bsa(1.5, '2024-03-31')],
+    order: order(flatDuration(21)),
+    expect: { correction: false, expected: ['21'], prompts: [], arithmetic: ['is older than 30 days: not used'] },
+  },
+  {
+    name: 'charted BSA more than 20 % from Mosteller: Mosteller used, a person asked to verify',
+    schedule: 'mrd',
+    weights: [weight(44)],
+    heights: [height(160)],
+    bsas: [bsa(1.7)],
+    order: order(flatDuration(21)),
+    expect: { correction: false, expected: ['21'], prompts: ['implausible-bsa'] },
+  },
+  {
+    name: 'charted BSA outside 0.1–3.0 m²: Mosteller used, a person asked to verify',
+    schedule: 'mrd',
+    weights: [weight(44)],
+    heights: [height(160)],
+    bsas: [bsa(3.2)],
+    order: order(flatDuration(25.5)),
+    expect: {
+      correction: true,
+      expected: ['21'],
+      prompts: ['implausible-bsa'],
+      correctedDoses: [{ mcg: 21, days: 28 }],
+    },
+  },
+
+  // Unit forms (cycle 2: expected 28 mcg/day on days 1–28)
+  {
+    name: 'unit form: UCUM ug/d code',
+    cycle: 2,
+    order: order(flatDuration({ value: 28, unit: 'microgram per day', system: UCUM, code: 'ug/d' })),
+    expect: { correction: false, expected: ['28'], prompts: [] },
+  },
+  {
+    name: 'unit form: unit text mcg/day without a system',
+    cycle: 2,
+    order: order(flatDuration({ value: 28, unit: 'mcg/day' })),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'unit form: a non-UCUM code falls back to the unit text (mcg/day)',
+    cycle: 2,
+    order: order(flatDuration({ value: 28, unit: 'mcg/day', system: 'http://example.org/units', code: 'MCGD' })),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'unit form: ug once daily',
+    cycle: 2,
+    order: order(flatDuration({ value: 28, unit: 'ug', system: UCUM, code: 'ug' }, onceDaily)),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'unit form: ug/(m2.d) converted with the BSA (15 × 1.82 = 27.3)',
+    cycle: 2,
+    order: order(flatDuration({ value: 15, unit: 'ug/(m2.d)', system: UCUM, code: 'ug/(m2.d)' })),
+    expect: { correction: false, prompts: [], arithmetic: ['15 mcg/m²/day × 1.82 m² = 27.3'] },
+  },
+  {
+    name: 'unit form: mg/d (0.028 mg/d is exactly 28 mcg/day)',
+    cycle: 2,
+    order: order(flatDuration({ value: 0.028, unit: 'mg/d', system: UCUM, code: 'mg/d' })),
+    expect: { correction: false, prompts: [], arithmetic: ['0.028 mg/d = 28 mcg/day'] },
+  },
+  {
+    name: 'unit form: mg/d over the 10 % line (0.0309 mg/d = 30.9)',
+    cycle: 2,
+    order: order(flatDuration({ value: 0.0309, unit: 'mg/d', system: UCUM, code: 'mg/d' })),
+    expect: { correction: true, correctedDoses: [{ mcg: 28, days: 28 }] },
+  },
+  {
+    name: 'unit form: mg once daily',
+    cycle: 2,
+    order: order(flatDuration({ value: 0.028, unit: 'mg', system: UCUM, code: 'mg' }, onceDaily)),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'unit form: unreadable unit gives a prompt, not a guess',
+    cycle: 2,
+    order: order(flatDuration({ value: 280, unit: 'mcg per day' })),
+    expect: { correction: false, expected: ['28'], prompts: ['unreadable-dose'] },
+  },
+  {
+    name: 'unit form: ug twice a day is not a daily dose that can be read',
+    cycle: 2,
+    order: order(
+      flatDuration({ value: 14, unit: 'ug', system: UCUM, code: 'ug' }, { frequency: 2, period: 1, periodUnit: 'd' })
+    ),
+    expect: { correction: false, prompts: ['unreadable-dose'] },
+  },
+  {
+    name: 'unit form: a per-m² dose for an adult without a height asks for the height',
+    cycle: 2,
+    heights: [],
+    order: order(flatDuration({ value: 15, unit: 'ug/(m2.d)', system: UCUM, code: 'ug/(m2.d)' })),
+    expect: { correction: false, prompts: ['missing-height'] },
+  },
+
+  // The 10 % line (expected 28.0)
+  {
+    name: '10 % line: 30.8 is not a correction',
+    cycle: 2,
+    order: order(flatDuration(30.8)),
+    expect: { correction: false },
+  },
+  {
+    name: '10 % line: 30.9 is a correction',
+    cycle: 2,
+    order: order(flatDuration(30.9)),
+    expect: { correction: true, findings: ['ordered 30.9 mcg/day, expected 28 mcg/day (more than 10 % off)'] },
+  },
+  {
+    name: '10 % line: 25.2 is not a correction',
+    cycle: 2,
+    order: order(flatDuration(25.2)),
+    expect: { correction: false },
+  },
+  { name: '10 % line: 25.1 is a correction', cycle: 2, order: order(flatDuration(25.1)), expect: { correction: true } },
+  {
+    name: '10 % line: 30.85 rounds half up to 30.9 before comparing',
+    cycle: 2,
+    order: order(flatDuration(30.85)),
+    expect: { correction: true, arithmetic: ['rounded half up to 30.9 mcg/day'] },
+  },
+
+  // Quantity limits
+  {
+    name: 'quantity: 28 vials is within the limit',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: vials(28) }),
+    expect: { correction: false, quantityUntouched: true, arithmetic: ['28 vials × 35 mcg = 980 mcg'] },
+  },
+  {
+    name: 'quantity: 29 vials is corrected to 28',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: vials(29) }),
+    expect: {
+      correction: true,
+      correctedQuantity: 28,
+      findings: ['The quantity of 29 vials exceeds the limit of 28 vials (980 units) per cycle'],
+      summary: ['28 vials (980 mcg) per cycle'],
+    },
+  },
+  {
+    name: 'quantity: 29 "vials" as unit text is corrected to 28',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: { value: 29, unit: 'vials' } }),
+    expect: { correction: true, correctedQuantity: 28 },
+  },
+  {
+    name: 'quantity: 980 ug is within the limit',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: { value: 980, unit: 'ug', system: UCUM, code: 'ug' } }),
+    expect: { correction: false, quantityUntouched: true },
+  },
+  {
+    name: 'quantity: 1000 ug is corrected to 28 vials',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: { value: 1000, unit: 'ug', system: UCUM, code: 'ug' } }),
+    expect: { correction: true, correctedQuantity: 28 },
+  },
+  {
+    name: 'quantity: 1 mg is 1000 units, corrected',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: { value: 1, unit: 'mg', system: UCUM, code: 'mg' } }),
+    expect: { correction: true, correctedQuantity: 28 },
+  },
+  {
+    name: 'quantity: over the limit whatever the supply duration (84-day cycle 6, 29 vials)',
+    cycle: 6,
+    order: order(flatDuration(28), { quantity: vials(29), supply: days(84) }),
+    expect: { correction: true, correctedQuantity: 28 },
+  },
+  {
+    name: 'quantity in an unreadable unit asks a person',
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: { value: 2, unit: 'boxes' } }),
+    expect: { correction: false, prompts: ['unreadable-dose'] },
+  },
+
+  // Supply duration
+  {
+    name: 'supply duration 28 days on a 42-day cycle is corrected to 42',
+    cycle: 2,
+    order: order(flatDuration(28), { supply: days(28) }),
+    expect: {
+      correction: true,
+      correctedSupply: 42,
+      quantityUntouched: true,
+      allowedPeriod: { start: START, end: '2024-06-11' },
+      findings: ['The supply duration of 28 days differs from the 42-day cycle'],
+      summary: ['42-day supply'],
+    },
+  },
+  {
+    name: 'supply duration missing is set to 42 days',
+    cycle: 2,
+    order: order(flatDuration(28), { supply: null }),
+    expect: { correction: true, correctedSupply: 42, allowedPeriod: { start: START, end: '2024-06-11' } },
+  },
+  {
+    name: 'supply duration 6 wk is 42 days',
+    cycle: 2,
+    order: order(flatDuration(28), { supply: { value: 6, unit: 'wk', system: UCUM, code: 'wk' } }),
+    expect: { correction: false },
+  },
+  {
+    name: 'supply duration "42 days" as unit text',
+    cycle: 2,
+    order: order(flatDuration(28), { supply: { value: 42, unit: 'days' } }),
+    expect: { correction: false },
+  },
+
+  // 84-day cycles
+  {
+    name: 'cycle 6: 84-day supply is right',
+    cycle: 6,
+    order: order(flatDuration(28), { supply: days(84) }),
+    expect: { correction: false, expected: ['28'] },
+  },
+  {
+    name: 'cycle 6: a 42-day supply is corrected to 84 days',
+    cycle: 6,
+    order: order(flatDuration(28)),
+    expect: { correction: true, correctedSupply: 84, allowedPeriod: { start: START, end: '2024-07-23' } },
+  },
+
+  // Indication not met, or no schedule: the 28 mcg/day cap only
+  {
+    name: 'indication not met: no step-up demanded, supply not checked',
+    indicationMet: false,
+    order: order(flatDuration(28), { supply: days(28) }),
+    expect: { correction: false, expected: null, prompts: [] },
+  },
+  {
+    name: 'indication not met: 30 mcg/day (within 10 % of 28) exceeds the 28 cap and is lowered',
+    indicationMet: false,
+    order: order(flatDuration(30)),
+    expect: {
+      correction: true,
+      findings: ['exceeds the maximum of 28 mcg/day'],
+      correctedDoses: [{ mcg: 28, days: 28 }],
+      summary: ['at most 28 mcg/day'],
+    },
+  },
+  {
+    name: 'no schedule (an exclusion decided): the cap only, and the quantity',
+    schedule: null,
+    order: order(flatDuration(35), { quantity: vials(30), supply: null }),
+    expect: { correction: true, correctedDoses: [{ mcg: 28, days: 28 }], correctedQuantity: 28 },
+  },
+
+  // Weight: stale, missing, unknown
+  {
+    name: 'adult weight 31 days old: used, and a current one asked for',
+    cycle: 2,
+    weights: [weight(70, '2024-03-31')],
+    order: order(flatDuration(35)),
+    expect: { correction: true, prompts: ['stale-weight'], correctedDoses: [{ mcg: 28, days: 28 }] },
+  },
+  {
+    name: 'adult weight 30 days old is not stale',
+    cycle: 2,
+    weights: [weight(70, '2024-04-01')],
+    order: order(flatDuration(28)),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'child weight 8 days old is stale',
+    birthDate: '2010-06-01',
+    cycle: 2,
+    weights: [weight(30, '2024-04-23')],
+    heights: [height(135, '2024-04-23')],
+    order: order(flatDuration(15.9)),
+    expect: { correction: false, expected: ['15.9'], prompts: ['stale-weight'] },
+  },
+  {
+    name: 'child weight 7 days old is not stale',
+    birthDate: '2010-06-01',
+    cycle: 2,
+    weights: [weight(30, '2024-04-24')],
+    heights: [height(135, '2024-04-24')],
+    order: order(flatDuration(15.9)),
+    expect: { correction: false, prompts: [] },
+  },
+  {
+    name: 'missing weight: no dose verdict, only the request',
+    weights: [],
+    order: order(flatDuration(100)),
+    expect: { correction: false, expected: null, prompts: ['missing-weight'] },
+  },
+  {
+    name: 'weight charted after the planned start does not count',
+    weights: [weight(70, '2024-05-02')],
+    order: order(flatDuration(100)),
+    expect: { correction: false, prompts: ['missing-weight'] },
+  },
+  {
+    name: 'two disagreeing weights on the latest date: unknown, asked for',
+    weights: [weight(70, '2024-04-28'), weight(72, '2024-04-28'), weight(69, '2024-04-20')],
+    order: order(flatDuration(100)),
+    expect: { correction: false, prompts: ['missing-weight'] },
+  },
+  {
+    name: 'missing weight: an over-limit quantity is still corrected',
+    weights: [],
+    cycle: 2,
+    order: order(flatDuration(28), { quantity: vials(40) }),
+    expect: { correction: true, correctedQuantity: 28, prompts: ['missing-weight'] },
+  },
+  {
+    name: 'weight in pounds: 154 [lb_av] = 69.85322498 kg',
+    cycle: 2,
+    weights: [weight(154, '2024-04-28', '[lb_av]')],
+    order: order(flatDuration(28)),
+    expect: {
+      correction: false,
+      basis: 'fixed',
+      arithmetic: ['Weight: 69.85322498 kg (charted 154 [lb_av], 2024-04-28)'],
+    },
+  },
+  {
+    name: 'height in inches: 60 [in_i] = 152.4 cm',
+    schedule: 'mrd',
+    weights: [weight(40)],
+    heights: [height(60, '2024-04-28', '[in_i]')],
+    order: order(flatDuration(19.5)),
+    expect: { correction: false, expected: ['19.5'], arithmetic: ['Height: 152.4 cm'] },
+  },
+
+  // Height
+  {
+    name: 'missing height when BSA dosing applies: no verdict, the height asked for',
+    schedule: 'mrd',
+    weights: [weight(40)],
+    heights: [],
+    order: order(flatDuration(100)),
+    expect: { correction: false, expected: null, prompts: ['missing-height'] },
+  },
+  {
+    name: 'missing height but a plausible charted BSA: dosed by the charted BSA',
+    schedule: 'mrd',
+    weights: [weight(40)],
+    heights: [],
+    bsas: [bsa(1.3)],
+    order: order(flatDuration(19.5)),
+    expect: { correction: false, expected: ['19.5'], prompts: [] },
+  },
+
+  // Several corrections at once, and what the correction keeps
+  {
+    name: 'step-up, quantity and supply duration corrected together; coverage information removed',
+    order: order(flatPeriod(), {
+      quantity: vials(30),
+      supply: days(28),
+      extension: [
+        { url: COVERAGE_INFO, extension: [{ url: 'covered', valueCode: 'covered' }] },
+        { url: 'http://example.org/fhir/StructureDefinition/treatment-phase', valueCodeableConcept: { text: 'x' } },
+      ],
+    }),
+    expect: {
+      correction: true,
+      correctedDoses: [
+        { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
+        { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
+      ],
+      correctedQuantity: 28,
+      correctedSupply: 42,
+      allowedPeriod: { start: START, end: '2024-06-11' },
+      summary: ['9 mcg/day on days 1–7', '28 vials', '42-day supply'],
+    },
+  },
+];
