@@ -70,6 +70,11 @@ export interface OrderDecision {
   likelihood: Likelihood;
   /** Why the order is not covered (exclusion, minimum age, cycle limit), in plain words; empty otherwise. */
   notCoveredReasons: string[];
+  /**
+   * What makes the order not covered, one id per entry of `notCoveredReasons`: an exclusion's id, the id of a
+   * criterion whose failure excludes (the minimum age), or `cycle-limit`. Absent when the order is not excluded.
+   */
+  notCoveredBy?: string[];
   /** The best pathway (contract section 4); absent when an exclusion decides. */
   pathway?: { id: string; title: string; indicationMet: boolean; scheduleId: string; maxCycles?: number };
   /** Every criterion evaluated, unique by id, in declaration order. */

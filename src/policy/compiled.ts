@@ -1,0 +1,92 @@
+// The compiled form of a policy file (`LoadedService.policy`), internal to src/policy. Built once by load.ts, frozen,
+// read by evaluate.ts.
+import type { CodeMatcher } from './code-sets';
+import type { CompiledExpression } from './fhirpath';
+import type { MissingDocumentation } from './types';
+
+/** Variables every expression may read besides the policy's collections and facts (cds-services/README.md). */
+export const BUILTIN_VARIABLES = [
+  'order',
+  'patient',
+  'plannedStart',
+  'cycle1Start',
+  'receivedDate',
+  'cycle',
+  'priorCycles',
+  'draftOrders',
+] as const;
+
+export type BuiltinVariable = (typeof BUILTIN_VARIABLES)[number];
+
+export interface CompiledCollection {
+  name: string;
+  resourceType: string;
+  /** Observations (or any resource with `code`) whose code is in this set; absent = every resource of the type. */
+  codes?: CodeMatcher;
+  codeSetName?: string;
+  /** `regimen`: this call's draft MedicationRequests plus the active ones on file (contract section 4). */
+  source: 'data' | 'regimen';
+}
+
+export interface CompiledFact {
+  name: string;
+  expression: CompiledExpression;
+}
+
+export interface CompiledCriterion {
+  id: string;
+  clause: string;
+  description: string;
+  documentation: string;
+  alwaysUnknown: boolean;
+  evidence?: CompiledExpression;
+  status?: CompiledExpression;
+  /** When set, this criterion not met makes the order not covered (e.g. under the minimum age), with this reason. */
+  notCoveredWhenNotMet?: string;
+}
+
+export interface CompiledItem {
+  id: string;
+  kind: Exclude<MissingDocumentation['kind'], 'unknown-criterion'>;
+  clause: string;
+  request: string;
+  when: 'always' | 'continuation';
+}
+
+export interface CompiledPathway {
+  id: string;
+  title: string;
+  clause: string;
+  /** The pathway's own criteria (universal and continuation criteria are added when evaluating). */
+  criteria: string[];
+  indication: string;
+  schedule: string;
+  maxCycles?: number;
+  authorization: { initial: string; continuation: string };
+}
+
+export interface CompiledExclusion {
+  id: string;
+  clause: string;
+  reason: string;
+  when: CompiledExpression;
+}
+
+export interface CompiledPolicy {
+  file: string;
+  casesFile: string;
+  caseCount: number;
+  codeSets: ReadonlyMap<string, CodeMatcher>;
+  drug: CodeMatcher;
+  collections: CompiledCollection[];
+  facts: CompiledFact[];
+  criteria: CompiledCriterion[];
+  criterionById: ReadonlyMap<string, CompiledCriterion>;
+  items: CompiledItem[];
+  universal: string[];
+  continuation?: { fromCycle: number; criteria: string[] };
+  pathways: CompiledPathway[];
+  exclusions: CompiledExclusion[];
+  authorization: { initial: string; continuation: string };
+  doseObservations: { weights: CodeMatcher; heights: CodeMatcher; bsas: CodeMatcher };
+}

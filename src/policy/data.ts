@@ -1,0 +1,314 @@
+// The data of one call, indexed once (contract sections 2 and 4; the issue's p99 budget): every resource of the
+// prefetch copied once (fhirpath annotates what it reads), results that never count removed, resources indexed by
+// type and Observations by code, medications resolved, draft and history orders told apart, prior cycles counted.
+import type { HookRequest, PrefetchData } from '../hooks/types';
+import { normalizeCode, type CodeMatcher } from './code-sets';
+import type { CompiledCollection } from './compiled';
+import { earlierOf, plannedStartOf } from './dates';
+
+export type Json = Record<string, unknown>;
+
+/** Statuses that never count, whatever the resource (contract section 4). */
+const NEVER_COUNTS: ReadonlySet<string> = new Set(['entered-in-error', 'cancelled']);
+/** Draft orders with these statuses are not orders (contract section 2). */
+const NOT_ORDERS: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
+/** History orders that are one prior cycle each (data profile section 4). */
+const CYCLE_STATUSES: ReadonlySet<string> = new Set(['active', 'completed']);
+
+export function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asArray(value: unknown): unknown[] {
+  if (Array.isArray(value)) {
+    return value;
+  }
+  return value === undefined || value === null ? [] : [value];
+}
+
+/** How deep the copies evaluated by fhirpath go: FHIR resources nest far less; anything deeper is junk, ignored. */
+export const EVALUATION_DEPTH = 64;
+
+/**
+ * A deep copy of JSON data (the request is never handed to fhirpath). Iterative, so hostile nesting cannot overflow
+ * the stack (JSON.parse accepts far deeper documents than JSON.stringify or structuredClone can copy). Objects and
+ * arrays deeper than `maxDepth` are left out (array slots become null), as are functions, symbols, `undefined` and
+ * any object met a second time; everything JSON can hold (null included) is copied as it is.
+ * @param value - the data to copy.
+ * @param maxDepth - the deepest level kept (the value itself is level 1).
+ */
+export function copyJson<T>(value: T, maxDepth = Number.POSITIVE_INFINITY): T {
+  if (typeof value !== 'object' || value === null) {
+    return value;
+  }
+  const seen = new Set<object>([value]);
+  const root: Record<string, unknown> | unknown[] = Array.isArray(value) ? [] : {};
+  const stack: Array<[Record<string, unknown>, Record<string, unknown>, number]> = [
+    [value as unknown as Record<string, unknown>, root as Record<string, unknown>, 1],
+  ];
+  while (stack.length > 0) {
+    const [source, target, depth] = stack.pop() as [Record<string, unknown>, Record<string, unknown>, number];
+    const isArray = Array.isArray(source);
+    for (const key of Object.keys(source)) {
+      const v = source[key];
+      if (typeof v === 'object' && v !== null) {
+        if (depth >= maxDepth || seen.has(v)) {
+          if (isArray) {
+            target[key] = null;
+          }
+          continue;
+        }
+        seen.add(v);
+        const copy: Record<string, unknown> | unknown[] = Array.isArray(v) ? [] : {};
+        target[key] = copy;
+        stack.push([v as Record<string, unknown>, copy as Record<string, unknown>, depth + 1]);
+      } else if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+        target[key] = v;
+      } else if (isArray) {
+        target[key] = null;
+      }
+    }
+  }
+  return root as T;
+}
+
+function codesOf(concept: unknown): Array<{ system: unknown; code: unknown }> {
+  if (!isObject(concept)) {
+    return [];
+  }
+  return asArray(concept.coding)
+    .filter(isObject)
+    .map((c) => ({ system: c.system, code: c.code }));
+}
+
+function neverCounts(resource: Json): boolean {
+  if (typeof resource.status === 'string' && NEVER_COUNTS.has(resource.status)) {
+    return true;
+  }
+  if (resource.resourceType === 'Condition') {
+    return codesOf(resource.verificationStatus).some((c) => c.code === 'entered-in-error');
+  }
+  return false;
+}
+
+/** The Medication key (`Medication/{id}`) a reference points at, relative or absolute, history suffix ignored. */
+function medicationKey(reference: string): string | undefined {
+  const m = /(?:^|\/)Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
+  return m ? `Medication/${m[1] as string}` : undefined;
+}
+
+export type MedicationResolution = 'inline' | 'contained' | 'data' | 'unresolved' | 'none';
+
+/**
+ * Resolves an order's medication onto a copy: a contained or referenced Medication's `code` becomes the copy's
+ * `medicationCodeableConcept` (and the reference is dropped), so that policies read `medication` alike however the
+ * EHR wrote it.
+ */
+export function resolveMedication(order: Json, medications: ReadonlyMap<string, Json>): MedicationResolution {
+  if (isObject(order.medicationCodeableConcept)) {
+    return 'inline';
+  }
+  const reference = isObject(order.medicationReference) ? order.medicationReference.reference : undefined;
+  if (typeof reference !== 'string' || reference.trim() === '') {
+    return 'none';
+  }
+  let medication: Json | undefined;
+  let how: MedicationResolution = 'unresolved';
+  if (reference.startsWith('#')) {
+    const id = reference.slice(1);
+    medication = asArray(order.contained).find(
+      (r): r is Json => isObject(r) && r.resourceType === 'Medication' && r.id === id
+    );
+    how = 'contained';
+  } else {
+    const key = medicationKey(reference);
+    medication = key ? medications.get(key) : undefined;
+    how = 'data';
+  }
+  if (!medication || !isObject(medication.code)) {
+    return 'unresolved';
+  }
+  order.medicationCodeableConcept = copyJson(medication.code, EVALUATION_DEPTH);
+  delete order.medicationReference;
+  return how;
+}
+
+/** True when the order's (resolved) medication carries a code of `drug`. */
+export function carriesCode(order: Json, drug: CodeMatcher): boolean {
+  return drug.matchesConcept(order.medicationCodeableConcept);
+}
+
+export interface CallIndex {
+  /** The patient (a copy), when the data has one. */
+  patient?: Json;
+  /** Copies by resource type, results that never count removed, one per `type/id`. */
+  byType: ReadonlyMap<string, Json[]>;
+  /** Observations by `system|CODE` of each of their codings. */
+  observationsByCode: ReadonlyMap<string, Json[]>;
+  /** This call's draft MedicationRequests that are orders, medication resolved (copies). */
+  draftOrders: Json[];
+  /** Active MedicationRequests on file that are not draft orders, medication resolved (copies). */
+  activeOrders: Json[];
+  /** The prior blinatumomab cycles (copies), in data order. */
+  priorCycles: Json[];
+  /** The planned start of the first prior cycle, when one is dated. */
+  firstPriorStart?: string;
+  /** Reference of the first active Coverage. */
+  coverage?: string;
+  /** Medications found in the data and the draft orders, by `Medication/{id}`. */
+  medications: ReadonlyMap<string, Json>;
+}
+
+function addResource(found: Json[], value: unknown): void {
+  if (!isObject(value) || typeof value.resourceType !== 'string') {
+    return;
+  }
+  if (value.resourceType === 'Bundle') {
+    for (const entry of asArray(value.entry)) {
+      if (isObject(entry)) {
+        addResource(found, entry.resource);
+      }
+    }
+    return;
+  }
+  found.push(value);
+}
+
+/**
+ * Indexes the data of one call.
+ * @param request - the validated request (read only: its draft orders are copied).
+ * @param data - every declared prefetch key after gathering.
+ * @param drug - the codes that make an order a cycle of the governed drug.
+ * @param notes - where to say that a history order's medication could not be resolved.
+ */
+export function indexCall(request: HookRequest, data: PrefetchData, drug: CodeMatcher, notes: string[]): CallIndex {
+  const originals: Json[] = [];
+  for (const value of Object.values(isObject(data) ? data : {})) {
+    addResource(originals, value);
+  }
+  const seen = new Set<string>();
+  const byType = new Map<string, Json[]>();
+  const observationsByCode = new Map<string, Json[]>();
+  for (const original of originals) {
+    const type = original.resourceType as string;
+    if (typeof original.id === 'string') {
+      const key = `${type}/${original.id}`;
+      if (seen.has(key)) {
+        continue;
+      }
+      seen.add(key);
+    }
+    if (neverCounts(original)) {
+      continue;
+    }
+    const resource = copyJson(original, EVALUATION_DEPTH);
+    byType.set(type, [...(byType.get(type) ?? []), resource]);
+    if (type === 'Observation') {
+      const keys = new Set(
+        codesOf(resource.code)
+          .filter((c) => typeof c.code === 'string')
+          .map((c) => `${typeof c.system === 'string' ? c.system.trim() : ''}|${normalizeCode(c.code as string)}`)
+      );
+      for (const key of keys) {
+        observationsByCode.set(key, [...(observationsByCode.get(key) ?? []), resource]);
+      }
+    }
+  }
+
+  const medications = new Map<string, Json>();
+  for (const m of byType.get('Medication') ?? []) {
+    if (typeof m.id === 'string') {
+      medications.set(`Medication/${m.id}`, m);
+    }
+  }
+
+  const patientValue = isObject(data) ? data.patient : undefined;
+  const patient =
+    isObject(patientValue) && patientValue.resourceType === 'Patient'
+      ? copyJson(patientValue as unknown as Json, EVALUATION_DEPTH)
+      : byType.get('Patient')?.[0];
+
+  // Draft orders: every MedicationRequest of draftOrders; those cancelled, entered in error or stopped are not orders.
+  const draftOrders: Json[] = [];
+  const draftIds = new Set<string>();
+  const draftBundle: unknown = isObject(request.context) ? request.context.draftOrders : undefined;
+  for (const entry of asArray(isObject(draftBundle) ? draftBundle.entry : undefined)) {
+    const resource: unknown = isObject(entry) ? entry.resource : undefined;
+    if (!isObject(resource) || resource.resourceType !== 'MedicationRequest') {
+      continue;
+    }
+    if (typeof resource.id === 'string') {
+      draftIds.add(resource.id);
+    }
+    if (typeof resource.status === 'string' && NOT_ORDERS.has(resource.status)) {
+      continue;
+    }
+    const copy = copyJson(resource, EVALUATION_DEPTH);
+    resolveMedication(copy, medications);
+    draftOrders.push(copy);
+  }
+
+  // History: MedicationRequests on file that are not this call's draft orders (same id = the same order).
+  const activeOrders: Json[] = [];
+  const priorCycles: Json[] = [];
+  let firstPriorStart: string | undefined;
+  for (const order of byType.get('MedicationRequest') ?? []) {
+    if (typeof order.id === 'string' && draftIds.has(order.id)) {
+      continue;
+    }
+    const status = typeof order.status === 'string' ? order.status : '';
+    const resolution = resolveMedication(order, medications);
+    if (status === 'active') {
+      activeOrders.push(order);
+    }
+    if (!CYCLE_STATUSES.has(status)) {
+      continue;
+    }
+    if (resolution === 'unresolved' || resolution === 'none') {
+      const ref = typeof order.id === 'string' ? `MedicationRequest/${order.id}` : 'a MedicationRequest without id';
+      notes.push(`${ref} (${status}): its medication could not be resolved, so it is not counted as a prior cycle`);
+      continue;
+    }
+    if (carriesCode(order, drug)) {
+      priorCycles.push(order);
+      firstPriorStart = earlierOf(firstPriorStart, plannedStartOf(order));
+    }
+  }
+
+  const coverageResource = (byType.get('Coverage') ?? []).find(
+    (c) => c.status === 'active' && typeof c.id === 'string'
+  );
+  return {
+    ...(patient ? { patient } : {}),
+    byType,
+    observationsByCode,
+    draftOrders,
+    activeOrders,
+    priorCycles,
+    ...(firstPriorStart !== undefined ? { firstPriorStart } : {}),
+    ...(coverageResource ? { coverage: `Coverage/${coverageResource.id as string}` } : {}),
+    medications,
+  };
+}
+
+/** The resources of one declared collection, in data order. */
+export function collectionOf(index: CallIndex, collection: CompiledCollection): Json[] {
+  if (collection.source === 'regimen') {
+    return [...index.draftOrders, ...index.activeOrders];
+  }
+  const all = index.byType.get(collection.resourceType) ?? [];
+  const codes = collection.codes;
+  if (!codes) {
+    return all;
+  }
+  if (collection.resourceType === 'Observation' && codes.exactOnly) {
+    const picked = new Set<Json>();
+    for (const key of codes.keys) {
+      for (const o of index.observationsByCode.get(key) ?? []) {
+        picked.add(o);
+      }
+    }
+    return all.filter((o) => picked.has(o));
+  }
+  return all.filter((r) => codes.matchesConcept(r.code));
+}

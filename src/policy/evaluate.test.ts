@@ -1,0 +1,414 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { parse, stringify } from 'yaml';
+import * as assess from '../dosing/assess';
+import type { DoseInput } from '../dosing/types';
+import { buildCaseInput, readCaseFile, type CaseFile, type PolicyCase } from './cases';
+import { evaluateOrders } from './evaluate';
+import { loadService } from './load';
+import type { LoadedService } from './types';
+
+const servicesDir = path.resolve(__dirname, '..', '..', 'cds-services');
+const mmmDir = path.join(servicesDir, 'blinatumomab-mmm');
+const mmm = loadService(mmmDir);
+const mmmCases = readCaseFile(path.join(mmmDir, 'cases.yaml'));
+const singleDir = path.join(servicesDir, 'blinatumomab-single-agent');
+const single = loadService(singleDir);
+const singleCases = readCaseFile(path.join(singleDir, 'cases.yaml'));
+
+function input(
+  service: LoadedService,
+  cases: CaseFile,
+  c: Omit<PolicyCase, 'expect' | 'name'> & { name?: string }
+): ReturnType<typeof buildCaseInput> {
+  return buildCaseInput(service, cases, { name: 'test', expect: {}, ...c });
+}
+
+const relapsed = {
+  resources: ['dx-relapse', 'cd19-pos', 'status-relapse', 'weight', 'height'],
+  orders: ['blin-step-up'],
+};
+
+const tmp: string[] = [];
+afterAll(() => tmp.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+// The policy file is edited as a free YAML tree here, key by key.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type PolicyTree = Record<string, any>;
+
+/** The MMM policy with changes, loaded from a temporary folder. */
+function mmmVariant(change: (policy: PolicyTree) => void): LoadedService {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evaluate-'));
+  tmp.push(dir);
+  const folder = path.join(dir, 'blinatumomab-mmm');
+  fs.mkdirSync(folder);
+  const policy = parse(fs.readFileSync(path.join(mmmDir, 'policy.yaml'), 'utf8')) as PolicyTree;
+  change(policy);
+  fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
+  fs.copyFileSync(path.join(mmmDir, 'cases.yaml'), path.join(folder, 'cases.yaml'));
+  return loadService(folder);
+}
+
+describe('errors inside expressions (contract section 4)', () => {
+  test('a criterion whose expression throws is unknown, and the error is logged with its id', () => {
+    const service = mmmVariant((p) => {
+      const c = (p.criteria as Array<Record<string, string>>).find((x) => x.id === 'cd19-positive')!;
+      c.status = "%evidence.single().value.coded('cd19Positive')";
+    });
+    const call = input(service, mmmCases, {
+      resources: [
+        'dx-relapse',
+        'status-relapse',
+        'cd19-pos',
+        { use: 'cd19-neg', effectiveDateTime: '2024-05-20T15:00:00Z' },
+      ],
+      orders: ['blin-step-up'],
+    });
+    const [decision] = evaluateOrders(service, call);
+    expect(decision?.criteria.find((c) => c.id === 'cd19-positive')).toMatchObject({ status: 'unknown', evidence: [] });
+    expect(decision?.criteria.find((c) => c.id === 'relapsed-or-refractory')?.status).toBe('met');
+    expect(decision?.likelihood).toBe('needs-documentation');
+    expect(call.ctx.errors).toEqual([{ where: 'criterion cd19-positive', message: expect.any(String) as string }]);
+  });
+
+  test('a fact that throws makes only the criteria reading it unknown', () => {
+    const service = mmmVariant((p) => {
+      p.facts.phaseResults = `(${String(p.facts.phaseResults)}).single()`;
+    });
+    const call = input(service, mmmCases, {
+      resources: ['dx-relapse', 'cd19-pos', 'status-relapse', 'status-remission'],
+      orders: ['blin-step-up'],
+    });
+    const [decision] = evaluateOrders(service, call);
+    const status = (id: string): string | undefined => decision?.criteria.find((c) => c.id === id)?.status;
+    expect(status('relapsed-or-refractory')).toBe('unknown');
+    expect(status('in-complete-remission')).toBe('unknown');
+    expect(status('cd19-positive')).toBe('met');
+    expect(call.ctx.errors.map((e) => e.where).sort()).toEqual([
+      'criterion in-complete-remission',
+      'criterion relapsed-or-refractory',
+    ]);
+    expect(call.ctx.errors[0]?.message).toContain('%phaseResults');
+  });
+
+  test('a status expression giving something other than one boolean is an error', () => {
+    const service = mmmVariant((p) => {
+      (p.criteria as Array<Record<string, string>>).find((x) => x.id === 'single-agent')!.status = '%evidence.count()';
+    });
+    const call = input(service, mmmCases, relapsed);
+    const [decision] = evaluateOrders(service, call);
+    expect(decision?.criteria.find((c) => c.id === 'single-agent')?.status).toBe('unknown');
+    expect(call.ctx.errors[0]).toEqual({
+      where: 'criterion single-agent',
+      message: 'the status expression must give one boolean or nothing',
+    });
+  });
+
+  test('an exclusion that throws does not exclude, and is logged', () => {
+    const service = mmmVariant((p) => {
+      p.exclusions[0].when = '%lymphoidMalignancies.single().exists()';
+    });
+    const call = input(service, mmmCases, { resources: ['dx-cll', 'dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] });
+    const [decision] = evaluateOrders(service, call);
+    expect(decision?.notCoveredBy).toEqual(['another-indication']);
+    expect(call.ctx.errors.map((e) => e.where)).toEqual(['exclusion diffuse-large-b-cell-lymphoma']);
+  });
+});
+
+describe('purity', () => {
+  test('neither the request nor the data is modified', () => {
+    const call = input(mmm, mmmCases, {
+      ...relapsed,
+      resources: [...relapsed.resources, 'dasatinib', 'crs', 'prior-cycle'],
+    });
+    const request = JSON.stringify(call.request);
+    const data = JSON.stringify(call.data);
+    const orders = JSON.stringify(call.orders);
+    const decisions = evaluateOrders(mmm, call);
+    expect(JSON.stringify(call.request)).toBe(request);
+    expect(JSON.stringify(call.data)).toBe(data);
+    expect(JSON.stringify(call.orders)).toBe(orders);
+    expect(decisions[0]?.order).toEqual(call.orders[0]?.order);
+    expect(decisions[0]?.order).not.toBe(call.orders[0]?.order);
+  });
+
+  test('no clock: the same call decides the same in another year and another time zone', () => {
+    const decide = (): unknown => {
+      const call = input(single, singleCases, {
+        resources: [
+          { use: 'infant', birthDate: '2024-05-10' },
+          { use: 'dx-relapse', onsetDateTime: '2024-05-30' },
+          'cd19-pos',
+          'status-relapse',
+          'mmr-vaccine',
+        ],
+        orders: ['blin-step-up'],
+      });
+      return evaluateOrders(single, call).map((d) => ({ ...d, dose: undefined }));
+    };
+    const reference = decide();
+    const tz = process.env.TZ;
+    jest.useFakeTimers({ now: new Date('2037-12-31T23:59:59Z') });
+    try {
+      for (const zone of ['Pacific/Kiritimati', 'America/Los_Angeles', 'UTC']) {
+        process.env.TZ = zone;
+        expect(decide()).toEqual(reference);
+      }
+    } finally {
+      jest.useRealTimers();
+      process.env.TZ = tz;
+    }
+  });
+
+  test('no governed order, no decision', () => {
+    const call = input(mmm, mmmCases, relapsed);
+    expect(evaluateOrders(mmm, { ...call, orders: [] })).toEqual([]);
+  });
+});
+
+describe('decisions', () => {
+  test('dates, order reference, coverage and prior cycles are explicit', () => {
+    const call = input(mmm, mmmCases, {
+      resources: ['dx-all', 'cd19-pos-early', 'status-relapse-early', 'prior-cycle'],
+      orders: ['blin-28'],
+    });
+    const [d] = evaluateOrders(mmm, call);
+    expect(d).toMatchObject({
+      orderIndex: 0,
+      orderRef: 'MedicationRequest/blin-1',
+      dates: { plannedStart: '2024-06-10', cycle1Start: '2024-04-29', received: '2024-06-03' },
+      cycle: 2,
+      priorCycles: ['MedicationRequest/blin-prior-1'],
+      coverage: 'Coverage/cov-1',
+      pathway: {
+        id: 'single-agent-relapsed-refractory',
+        indicationMet: true,
+        scheduleId: 'relapsed-refractory',
+        maxCycles: 9,
+      },
+      authorization: { type: 'continuation', cycle: 2, length: 'per cycle' },
+      notCoveredReasons: [],
+    });
+    expect(d?.notCoveredBy).toBeUndefined();
+  });
+
+  test('a governed order without an id gets a decision without a reference', () => {
+    const call = input(mmm, mmmCases, { resources: relapsed.resources, orders: [{ use: 'blin-step-up', id: null }] });
+    const [d] = evaluateOrders(mmm, call);
+    expect(d?.orderRef).toBeUndefined();
+    expect(d?.likelihood).toBe('likely');
+  });
+
+  test('every criterion appears once, in declaration order, with its clause and description', () => {
+    const [d] = evaluateOrders(mmm, input(mmm, mmmCases, relapsed));
+    const ids = d!.criteria.map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids[0]).toBe('covered-diagnosis');
+    expect(d!.criteria.find((c) => c.id === 'mrd-at-least-0-1-percent')).toMatchObject({
+      clause: '000 A.iii.B',
+      description: 'Minimal residual disease of at least 0.1 % (any method)',
+    });
+  });
+
+  test('not-covered reasons are plain words, one per cause', () => {
+    const [d] = evaluateOrders(
+      mmm,
+      input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] })
+    );
+    expect(d?.likelihood).toBe('not-covered');
+    expect(d?.pathway).toBeUndefined();
+    expect(d?.notCoveredReasons).toEqual([
+      'Diffuse large B-cell lymphoma is not covered (000 D.i), and no B-cell precursor ALL diagnosis is on file.',
+    ]);
+  });
+
+  test('over the cycle limit, the reason names the cycle, the limit and the pathway', () => {
+    const cycles = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9'].map((id) => ({ use: 'prior-cycle', id }));
+    const [d] = evaluateOrders(
+      mmm,
+      input(mmm, mmmCases, {
+        resources: [
+          { use: 'dx-all', onsetDateTime: '2020-01-01' },
+          { use: 'cd19-pos', effectiveDateTime: '2020-01-02' },
+          { use: 'status-relapse', effectiveDateTime: '2020-01-03' },
+          ...cycles,
+        ],
+        orders: ['blin-continued'],
+      })
+    );
+    expect(d?.notCoveredBy).toEqual(['cycle-limit']);
+    expect(d?.notCoveredReasons[0]).toBe(
+      'This order would be cycle 10, beyond the 9 cycles the policy allows for 000 A.i+ii+iii.A, single agent for relapsed or refractory disease.'
+    );
+  });
+});
+
+describe('the dose check gets the best pathway and the patient measures', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('schedule, indication, cycle, planned start and the weight, height and BSA Observations', () => {
+    const spy = jest.spyOn(assess, 'assessDose');
+    evaluateOrders(
+      mmm,
+      input(mmm, mmmCases, {
+        resources: [...relapsed.resources, { use: 'weight', id: 'weight-old', status: 'entered-in-error' }, 'mrd-flow'],
+        orders: relapsed.orders,
+      })
+    );
+    const arg = spy.mock.calls[0]?.[0] as DoseInput;
+    expect(arg.schedule?.id).toBe('relapsed-refractory');
+    expect(arg.indicationMet).toBe(true);
+    expect(arg.cycle).toBe(1);
+    expect(arg.plannedStart).toBe('2024-06-10');
+    expect(arg.rules).toBe(mmm.dosing);
+    expect(arg.patient.birthDate).toBe('1980-03-15');
+    expect(arg.patient.weights.map((o) => o.id)).toEqual(['weight']);
+    expect(arg.patient.heights.map((o) => o.id)).toEqual(['height']);
+    expect(arg.patient.bsas).toEqual([]);
+  });
+
+  test('an unmet indication is passed as such; an exclusion passes no schedule', () => {
+    const spy = jest.spyOn(assess, 'assessDose');
+    evaluateOrders(mmm, input(mmm, mmmCases, { resources: ['dx-all', 'cd19-pos'], orders: ['blin-step-up'] }));
+    expect((spy.mock.calls[0]?.[0] as DoseInput).indicationMet).toBe(false);
+    evaluateOrders(mmm, input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] }));
+    const excluded = spy.mock.calls[1]?.[0] as DoseInput;
+    expect(excluded.schedule).toBeUndefined();
+    expect(excluded.indicationMet).toBe(false);
+  });
+
+  test('a dose check that throws leaves an empty assessment and a logged error', () => {
+    jest.spyOn(assess, 'assessDose').mockImplementation(() => {
+      throw new Error('boom');
+    });
+    const call = input(mmm, mmmCases, relapsed);
+    const [d] = evaluateOrders(mmm, call);
+    expect(d?.dose).toEqual({ findings: [], prompts: [], arithmetic: [] });
+    expect(d?.likelihood).toBe('likely');
+    expect(call.ctx.errors).toEqual([{ where: 'dose', message: 'boom' }]);
+  });
+});
+
+describe('bad input never crashes the evaluation', () => {
+  const cases = [mmmCases, singleCases];
+  const services = [mmm, single];
+  type Tree = Record<string, unknown> | unknown[];
+
+  function paths(
+    v: unknown,
+    at: Array<string | number> = [],
+    out: Array<Array<string | number>> = []
+  ): Array<Array<string | number>> {
+    out.push(at);
+    if (v && typeof v === 'object') {
+      for (const k of Object.keys(v)) {
+        paths((v as Record<string, unknown>)[k], [...at, Array.isArray(v) ? Number(k) : k], out);
+      }
+    }
+    return out;
+  }
+
+  function setAt(v: unknown, at: Array<string | number>, x: unknown): unknown {
+    if (at.length === 0) {
+      return x;
+    }
+    const copy = (Array.isArray(v) ? [...(v as unknown[])] : { ...(v as Record<string, unknown>) }) as Record<
+      string,
+      unknown
+    >;
+    const key = String(at[0]);
+    copy[key] = setAt((v as Record<string, unknown>)[key], at.slice(1), x);
+    return copy;
+  }
+
+  test('any part of the request, the orders or the data replaced by any JSON value', () => {
+    const inputs = services.map((service, i) =>
+      cases[i]!.cases.map((c) => ({ service, call: buildCaseInput(service, cases[i]!, c) }))
+    );
+    const all = inputs.flat();
+    fc.assert(
+      fc.property(
+        fc.nat(all.length - 1),
+        fc.array(fc.tuple(fc.nat(), fc.jsonValue({ maxDepth: 3 })), { minLength: 1, maxLength: 4 }),
+        (which, mutations) => {
+          const { service, call } = all[which]!;
+          let target: unknown = { request: call.request, orders: call.orders, data: call.data };
+          for (const [n, value] of mutations) {
+            const all2 = paths(target);
+            const at = all2[n % all2.length]!;
+            if (at.length >= 2) {
+              target = setAt(target, at, value);
+            }
+          }
+          const t = target as { request: never; orders: unknown; data: unknown };
+          const orders = (Array.isArray(t.orders) ? t.orders : []).filter(
+            (o): o is { index: number; order: never } =>
+              !!o &&
+              typeof o === 'object' &&
+              !!(o as { order?: unknown }).order &&
+              typeof (o as { order?: unknown }).order === 'object'
+          );
+          const data = (t.data && typeof t.data === 'object' ? t.data : {}) as never;
+          const decisions = evaluateOrders(service, {
+            request: t.request,
+            orders,
+            data,
+            ctx: { ...call.ctx, errors: [], notes: [] },
+          });
+          expect(decisions).toHaveLength(orders.length);
+        }
+      ),
+      { numRuns: 1500, seed: 20240610 }
+    );
+  });
+
+  test('nesting deep enough to overflow JSON.stringify, in the data and in the order', () => {
+    let deep: Tree = {};
+    for (let i = 0; i < 20000; i++) {
+      deep = { a: deep };
+    }
+    const call = input(mmm, mmmCases, relapsed);
+    const observations = call.data.observations as unknown as { entry: Array<{ resource: Record<string, unknown> }> };
+    observations.entry[0]!.resource.extension = [deep];
+    (call.orders[0]!.order as unknown as Record<string, unknown>).note = [deep];
+    const [d] = evaluateOrders(mmm, call);
+    expect(d?.likelihood).toBe('likely');
+  });
+});
+
+describe('speed (the issue: p99 <= 40 ms under load for about 30 resources)', () => {
+  test('a call with about 30 resources is decided in a few milliseconds', () => {
+    const resources = [
+      ...relapsed.resources,
+      'dasatinib',
+      'crs',
+      'mrd-flow',
+      'mrd-pcr',
+      'mrd-ngs',
+      'cd19-blood-count',
+      'interfant-plan',
+      'dx-all',
+      'status-improved',
+      ...Array.from({ length: 12 }, (_, i) => ({
+        use: 'weight',
+        id: `w${i}`,
+        effectiveDateTime: `2024-05-${String(i + 10)}`,
+      })),
+      { use: 'prior-cycle', id: 'p1' },
+      { use: 'prior-cycle', id: 'p2' },
+    ];
+    const call = input(mmm, mmmCases, { resources, orders: relapsed.orders });
+    for (let i = 0; i < 20; i++) {
+      evaluateOrders(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
+    }
+    const started = performance.now();
+    const runs = 50;
+    for (let i = 0; i < runs; i++) {
+      evaluateOrders(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
+    }
+    const mean = (performance.now() - started) / runs;
+    expect(mean).toBeLessThan(25);
+  });
+});

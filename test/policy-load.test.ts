@@ -1,0 +1,534 @@
+// The policy loader (house style 3.4): what it builds from cds-services/, what it refuses (with the file, the rule and
+// the expression in the message), and that a payer policy is data only: a copied folder under a new id answers like
+// the original, and a third policy is one new folder.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { CRD_CONFIGURATION_OPTIONS } from '../src/hooks/crd-configuration';
+import { buildCaseInput, readCaseFile } from '../src/policy/cases';
+import { evaluateOrders } from '../src/policy/evaluate';
+import { loadService, loadServices } from '../src/policy/load';
+import type { LoadedService } from '../src/policy/types';
+
+const servicesDir = path.resolve(__dirname, '..', 'cds-services');
+const MMM = path.join(servicesDir, 'blinatumomab-mmm');
+
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const d of tmpDirs) {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'policy-load-'));
+  tmpDirs.push(d);
+  return d;
+}
+
+// Policy and case files are edited as free YAML trees here, key by key.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Policy = Record<string, any>;
+
+/** Copies the MMM folder under `id` into a fresh services directory, letting a test change the policy or cases. */
+function variant(
+  change: (policy: Policy) => void = () => undefined,
+  options: { id?: string; folder?: string; cases?: (cases: Policy) => void; noCases?: boolean } = {}
+): { dir: string; folder: string } {
+  const dir = tmpDir();
+  const id = options.id ?? 'blinatumomab-mmm';
+  const folder = path.join(dir, options.folder ?? id);
+  fs.mkdirSync(folder);
+  const policy = parse(fs.readFileSync(path.join(MMM, 'policy.yaml'), 'utf8')) as Policy;
+  policy.id = id;
+  change(policy);
+  fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
+  if (!options.noCases) {
+    const cases = parse(fs.readFileSync(path.join(MMM, 'cases.yaml'), 'utf8')) as Policy;
+    options.cases?.(cases);
+    fs.writeFileSync(path.join(folder, 'cases.yaml'), stringify(cases, { lineWidth: 0 }));
+  }
+  return { dir, folder };
+}
+
+function criterion(policy: Policy, id: string): Policy {
+  return (policy.criteria as Policy[]).find((c) => c.id === id) as Policy;
+}
+
+function loadError(dir: string): string {
+  try {
+    loadServices(dir);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('the loader accepted it');
+}
+
+describe('loading cds-services', () => {
+  const services = loadServices(servicesDir);
+  const byId = new Map(services.map((s) => [s.id, s]));
+
+  test('loads both blinatumomab services, in name order', () => {
+    expect(services.map((s) => s.id)).toEqual(['blinatumomab-mmm', 'blinatumomab-single-agent']);
+  });
+
+  test('discovery shows only the discovery keys, with the CRD configuration options', () => {
+    for (const s of services) {
+      expect(Object.keys(s.definition).sort()).toEqual(
+        ['description', 'extension', 'hook', 'id', 'prefetch', 'title', 'usageRequirements'].sort()
+      );
+      expect(s.definition.hook).toBe('order-sign');
+      expect(s.definition.extension).toEqual({ 'davinci-crd.configuration-options': CRD_CONFIGURATION_OPTIONS });
+      expect(s.definition.prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active');
+      expect(s.definition.usageRequirements).toMatch(/order-select/);
+      expect(s.definition.usageRequirements).toMatch(/"cards": \[\]/);
+    }
+  });
+
+  test('each policy declares only the prefetch keys it reads, with the agreed templates', () => {
+    const mmm = byId.get('blinatumomab-mmm') as LoadedService;
+    const single = byId.get('blinatumomab-single-agent') as LoadedService;
+    expect(Object.keys(mmm.definition.prefetch).sort()).toEqual(
+      ['carePlans', 'conditions', 'coverage', 'medicationRequests', 'observations', 'patient'].sort()
+    );
+    expect(Object.keys(single.definition.prefetch).sort()).toEqual(
+      ['conditions', 'coverage', 'immunizations', 'medicationRequests', 'observations', 'patient'].sort()
+    );
+    expect(mmm.definition.prefetch.medicationRequests).toBe(
+      'MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication'
+    );
+    expect(mmm.definition.prefetch.carePlans).toBe('CarePlan?patient={{context.patientId}}&status=active');
+    // Policy 000 accepts any MRD method and never reads Ph; policy 001 reads Ph and only flow or PCR.
+    expect(mmm.definition.prefetch.observations).toContain('local-lab|MRD-NGS');
+    expect(mmm.definition.prefetch.observations).not.toContain('21822-2');
+    expect(single.definition.prefetch.observations).toContain('http://loinc.org|21822-2');
+    expect(single.definition.prefetch.observations).not.toContain('MRD-NGS');
+  });
+
+  test('labels, versions and sources follow contract section 1', () => {
+    const mmm = byId.get('blinatumomab-mmm') as LoadedService;
+    const single = byId.get('blinatumomab-single-agent') as LoadedService;
+    expect([mmm.label, mmm.policyId, mmm.version, mmm.effectiveDate]).toEqual([
+      'MMM Healthcare',
+      'MP-RX-FP-14-23',
+      '2024-05-09',
+      undefined,
+    ]);
+    expect([single.label, single.policyId, single.version, single.effectiveDate]).toEqual([
+      'Blinatumomab single-agent policy',
+      undefined,
+      '2021-03',
+      undefined,
+    ]);
+    expect(mmm.sourceDocument).toContain('000_87c451977d53c8c4.txt');
+    expect(single.sourceDocument).toContain('001_d76ebe1c2577d5c0.txt');
+  });
+
+  test('drug codes cover every RxNorm code and every written NDC form; J9039 is the billing code', () => {
+    for (const s of services) {
+      const codes = s.drugCodes.map((c) => `${c.system}|${c.code}`);
+      for (const ndc of [
+        '55513-0160-01',
+        '55513-0160-21',
+        '55513016001',
+        '55513-160-01',
+        '55513016021',
+        '55513-160-21',
+      ]) {
+        expect(codes).toContain(`http://hl7.org/fhir/sid/ndc|${ndc}`);
+      }
+      expect(codes).toContain('http://www.nlm.nih.gov/research/umls/rxnorm|1597262');
+      expect(codes.filter((c) => c.startsWith('http://www.nlm.nih.gov/research/umls/rxnorm|'))).toHaveLength(10);
+      expect(s.billingCode).toMatchObject({
+        system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',
+        code: 'J9039',
+      });
+    }
+  });
+
+  test('dosing rules follow contract section 7', () => {
+    for (const s of services) {
+      const d = s.dosing;
+      expect(d.weightThresholdKg).toBe(45);
+      expect(d.weightMaxAgeDays).toEqual({ adult: 30, child: 7 });
+      expect(d.bsaMaxAgeDays).toBe(30);
+      expect(d.bsaPlausibility).toEqual({ maxRelativeDifference: 0.2, minM2: 0.1, maxM2: 3 });
+      expect(d.doseTolerance).toBe(0.1);
+      expect(d.limits).toEqual({ vialsPerCycle: 28, vialStrengthMcg: 35, unitsPerCycle: 980 });
+      expect(Object.keys(d.schedules).sort()).toEqual(['consolidation', 'mrd', 'relapsed-refractory']);
+      const rr = d.schedules['relapsed-refractory']!;
+      expect(rr.id).toBe('relapsed-refractory');
+      expect(rr.cycles[0]).toEqual({
+        from: 1,
+        to: 1,
+        lengthDays: 42,
+        bands: [
+          { days: [1, 7], fixedMcgPerDay: 9, mcgPerM2PerDay: 5, capMcgPerDay: 9 },
+          { days: [8, 28], fixedMcgPerDay: 28, mcgPerM2PerDay: 15, capMcgPerDay: 28 },
+        ],
+      });
+      expect(rr.cycles.map((c) => [c.from, c.to, c.lengthDays])).toEqual([
+        [1, 1, 42],
+        [2, 5, 42],
+        [6, undefined, 84],
+      ]);
+      for (const id of ['mrd', 'consolidation']) {
+        expect(d.schedules[id]!.cycles).toEqual([
+          {
+            from: 1,
+            lengthDays: 42,
+            bands: [{ days: [1, 28], fixedMcgPerDay: 28, mcgPerM2PerDay: 15, capMcgPerDay: 28 }],
+          },
+        ]);
+      }
+      expect(d.unitSynonyms).toEqual({
+        mcg: 'ug',
+        µg: 'ug',
+        μg: 'ug',
+        day: 'd',
+        days: 'd',
+        vial: '{vial}',
+        vials: '{vial}',
+        'm²': 'm2',
+      });
+    }
+  });
+
+  test('documentation requests: one per criterion and item, unique ids, kinds as declared', () => {
+    const mmm = byId.get('blinatumomab-mmm') as LoadedService;
+    const ids = mmm.documentation.map((d) => d.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(mmm.documentation.find((d) => d.id === 'supporting-documentation')?.kind).toBe('submit-with-request');
+    expect(mmm.documentation.find((d) => d.id === 'first-or-second-remission')?.kind).toBe('unknown-criterion');
+    const single = byId.get('blinatumomab-single-agent') as LoadedService;
+    expect(single.documentation.find((d) => d.id === 'no-live-vaccine-during-therapy')?.kind).toBe('attestation');
+  });
+
+  test('loaded services are frozen', () => {
+    for (const s of services) {
+      expect(Object.isFrozen(s)).toBe(true);
+      expect(Object.isFrozen(s.definition)).toBe(true);
+      expect(Object.isFrozen(s.definition.prefetch)).toBe(true);
+      expect(Object.isFrozen(s.dosing.schedules)).toBe(true);
+      expect(() => {
+        (s.definition as { title: string }).title = 'changed';
+      }).toThrow();
+    }
+  });
+
+  test('hidden folders and plain files beside the service folders are skipped', () => {
+    const { dir } = variant();
+    fs.mkdirSync(path.join(dir, '.git'));
+    fs.writeFileSync(path.join(dir, 'README.md'), '# services\n');
+    expect(loadServices(dir).map((s) => s.id)).toEqual(['blinatumomab-mmm']);
+  });
+});
+
+describe('the loader refuses, naming the file, the rule and the expression', () => {
+  test('a schema violation', () => {
+    const { dir, folder } = variant((p) => {
+      delete criterion(p, 'cd19-positive').clause;
+    });
+    const message = loadError(dir);
+    expect(message).toContain(path.join(folder, 'policy.yaml'));
+    expect(message).toContain('criterion cd19-positive');
+    expect(message).toContain("must have required property 'clause'");
+  });
+
+  test('a code written as a number (unquoted in YAML)', () => {
+    const { dir } = variant((p) => {
+      p.codes.cd19Positive[0].codes = [10828004];
+    });
+    expect(loadError(dir)).toMatch(/\/codes\/cd19Positive\/0\/codes\/0 must be string/);
+  });
+
+  test('an unknown key', () => {
+    const { dir } = variant((p) => {
+      p.criteria[0].severity = 'high';
+    });
+    expect(loadError(dir)).toMatch(/criterion covered-diagnosis.*must NOT have additional properties \(severity\)/);
+  });
+
+  test('a criterion both always unknown and computed', () => {
+    const { dir } = variant((p) => {
+      criterion(p, 'first-or-second-remission').status = 'true';
+    });
+    expect(loadError(dir)).toContain('criterion first-or-second-remission');
+  });
+
+  test('a folder whose name differs from the id', () => {
+    const { dir } = variant(() => undefined, { folder: 'blinatumomab-other' });
+    expect(loadError(dir)).toMatch(
+      /blinatumomab-other.*the id blinatumomab-mmm differs from the folder name blinatumomab-other/
+    );
+  });
+
+  test('duplicate criterion ids', () => {
+    const { dir } = variant((p) => {
+      p.criteria.push({ ...criterion(p, 'cd19-positive') });
+    });
+    expect(loadError(dir)).toMatch(/criterion cd19-positive: duplicate id/);
+  });
+
+  test('a documentation item reusing a criterion id', () => {
+    const { dir } = variant((p) => {
+      p.documentation[0].id = 'single-agent';
+    });
+    expect(loadError(dir)).toMatch(/criterion single-agent: duplicate id/);
+  });
+
+  test('an expression that does not compile', () => {
+    const { dir, folder } = variant((p) => {
+      criterion(p, 'cd19-positive').status = "%evidence.select(value.coded('cd19Positive')).agree(";
+    });
+    const message = loadError(dir);
+    expect(message).toContain(path.join(folder, 'policy.yaml'));
+    expect(message).toContain('criterion cd19-positive (status)');
+    expect(message).toContain(`"%evidence.select(value.coded('cd19Positive')).agree("`);
+    expect(message).toContain('does not compile');
+  });
+
+  test('an undeclared %variable, even where a dry run would not reach it', () => {
+    const { dir } = variant((p) => {
+      criterion(p, 'single-agent').evidence = '%regimenDrugOrders.where(%today > authoredOn)';
+    });
+    expect(loadError(dir)).toMatch(
+      /criterion single-agent \(evidence\) "%regimenDrugOrders.where\(%today > authoredOn\)": %today is not declared here/
+    );
+  });
+
+  test('%evidence outside a status expression', () => {
+    const { dir } = variant((p) => {
+      criterion(p, 'single-agent').evidence = '%evidence';
+    });
+    expect(loadError(dir)).toMatch(/%evidence is not declared here/);
+  });
+
+  test('a fact that reads a fact declared after it', () => {
+    const { dir } = variant((p) => {
+      p.facts.diagnoses = '%coveredDiagnoses';
+    });
+    expect(loadError(dir)).toMatch(/fact diagnoses "%coveredDiagnoses": %coveredDiagnoses is not declared here/);
+  });
+
+  test('an unknown function, and a known one with the wrong number of parameters', () => {
+    const a = variant((p) => {
+      criterion(p, 'single-agent').status = '%evidence.isEmptyish()';
+    });
+    expect(loadError(a.dir)).toMatch(/criterion single-agent \(status\).*unknown function isEmptyish\(\)/);
+    const b = variant((p) => {
+      criterion(p, 'single-agent').status = '%evidence.latest(1)';
+    });
+    expect(loadError(b.dir)).toMatch(/latest\(\) takes 0 parameter\(s\), not 1/);
+    const c = variant((p) => {
+      criterion(p, 'single-agent').status = '%evidence.count(1).empty()';
+    });
+    expect(loadError(c.dir)).toMatch(/count\(\) takes no parameters/);
+  });
+
+  test('coded() naming a code set that does not exist, and quantityValue() with a bad unit', () => {
+    const a = variant((p) => {
+      criterion(p, 'with-tki').evidence = "%nonIntrathecalOrders.where(medication.coded('tkis'))";
+    });
+    expect(loadError(a.dir)).toMatch(/criterion with-tki \(evidence\).*coded\('tkis'\): no code set of that name/);
+    const b = variant((p) => {
+      criterion(p, 'mrd-at-least-0-1-percent').status =
+        "%evidence.select(value.quantityValue('percent') >= 0.1).agree()";
+    });
+    expect(loadError(b.dir)).toMatch(/quantityValue\(\) takes a valid UCUM unit/);
+  });
+
+  test('a pathway naming an unknown criterion, schedule or indication', () => {
+    const a = variant((p) => {
+      p.pathways[0].criteria.push('no-such-criterion');
+    });
+    expect(loadError(a.dir)).toMatch(/pathway single-agent-relapsed-refractory: no criterion no-such-criterion/);
+    const b = variant((p) => {
+      p.pathways[0].schedule = 'weekly';
+    });
+    expect(loadError(b.dir)).toMatch(/no dosing schedule weekly/);
+    const c = variant((p) => {
+      p.pathways[0].indication = 'consolidation-phase';
+    });
+    expect(loadError(c.dir)).toMatch(/indication criterion consolidation-phase is not among its criteria/);
+  });
+
+  test('a criterion no pathway uses', () => {
+    const { dir } = variant((p) => {
+      p.pathways = (p.pathways as Policy[]).filter((x) => x.id !== 'interfant-infant-all');
+    });
+    expect(loadError(dir)).toMatch(/criterion interfant-regimen: no pathway, universal or continuation list uses it/);
+  });
+
+  test('a prefetch template with a non-standard token, or missing an Observation code the policy reads', () => {
+    const a = variant((p) => {
+      p.prefetch.medicationRequests = 'MedicationRequest?_id={{context.draftOrders.MedicationRequest.id}}';
+    });
+    expect(loadError(a.dir)).toMatch(
+      /prefetch.medicationRequests: \{\{context.draftOrders.MedicationRequest.id\}\} is not a standard/
+    );
+    const b = variant((p) => {
+      p.prefetch.observations = String(p.prefetch.observations).replace(',http://loinc.org|8277-6', '');
+    });
+    expect(loadError(b.dir)).toMatch(/does not ask for http:\/\/loinc.org\|8277-6 \(code set bodySurfaceArea\)/);
+    const c = variant((p) => {
+      delete p.prefetch.coverage;
+    });
+    expect(loadError(c.dir)).toMatch(/no template reads Coverage/);
+  });
+
+  test('a missing cases.yaml', () => {
+    const { dir, folder } = variant(() => undefined, { noCases: true });
+    expect(loadError(dir)).toBe(
+      `${path.join(folder, 'cases.yaml')}: cases: missing: every policy needs its cases beside it`
+    );
+  });
+
+  test('a criterion no case mentions', () => {
+    const { dir } = variant(() => undefined, {
+      cases: (cases) => {
+        for (const c of cases.cases as Policy[]) {
+          for (const e of Array.isArray(c.expect) ? c.expect : [c.expect]) {
+            if (e.criteria) {
+              delete e.criteria['infant-at-diagnosis'];
+            }
+          }
+        }
+      },
+    });
+    expect(loadError(dir)).toMatch(/cases.yaml: criterion infant-at-diagnosis: no case mentions it/);
+  });
+
+  test('a policy file that is not YAML, and a missing services directory', () => {
+    const { dir, folder } = variant();
+    fs.writeFileSync(path.join(folder, 'policy.yaml'), 'id: [unclosed\n');
+    expect(loadError(dir)).toContain(`${path.join(folder, 'policy.yaml')}: not valid YAML`);
+    expect(loadError(path.join(dir, 'nope'))).toMatch(/the services directory cannot be read/);
+  });
+});
+
+/** Every case of a service folder, decided. */
+function decideAll(service: LoadedService): unknown[] {
+  const cases = readCaseFile(path.join(service.dir, 'cases.yaml'));
+  return cases.cases.map((c) => {
+    const input = buildCaseInput(service, cases, c);
+    return evaluateOrders(service, input).map((d) => ({
+      likelihood: d.likelihood,
+      pathway: d.pathway?.id,
+      cycle: d.cycle,
+      criteria: d.criteria.map((r) => [r.id, r.status, r.evidence]),
+      missing: d.missingDocumentation,
+      authorization: d.authorization,
+      notCoveredBy: d.notCoveredBy,
+    }));
+  });
+}
+
+describe('a payer policy is data only', () => {
+  test('a copy of a folder under a new id loads and answers like the original', () => {
+    const dir = tmpDir();
+    for (const id of ['blinatumomab-mmm', 'blinatumomab-single-agent']) {
+      const copy = path.join(dir, `${id}-copy`);
+      fs.cpSync(path.join(servicesDir, id), copy, { recursive: true });
+      const file = path.join(copy, 'policy.yaml');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(`\nid: ${id}\n`, `\nid: ${id}-copy\n`));
+      const original = loadService(path.join(servicesDir, id));
+      const copied = loadService(copy);
+      expect(copied.id).toBe(`${id}-copy`);
+      expect(copied.definition.id).toBe(`${id}-copy`);
+      expect(decideAll(copied)).toEqual(decideAll(original));
+    }
+    expect(loadServices(dir).map((s) => s.id)).toEqual(['blinatumomab-mmm-copy', 'blinatumomab-single-agent-copy']);
+  });
+
+  test('a third payer policy is one new folder', () => {
+    const dir = tmpDir();
+    const folder = path.join(dir, 'blinatumomab-adults-only');
+    fs.mkdirSync(folder);
+    const base = parse(
+      fs.readFileSync(path.join(servicesDir, 'blinatumomab-single-agent', 'policy.yaml'), 'utf8')
+    ) as Policy;
+    const policy: Policy = {
+      ...base,
+      id: 'blinatumomab-adults-only',
+      title: 'Blinatumomab coverage requirements, adults-only plan',
+      policy: {
+        label: 'Example Adults Plan',
+        identifier: 'EX-1',
+        version: '1.0.0',
+        source: 'A synthetic policy for tests',
+      },
+      criteria: [
+        {
+          id: 'adult',
+          clause: 'EX 1',
+          description: 'The patient is 18 or older at the planned start',
+          documentation: 'The date of birth.',
+          evidence: '%patient',
+          status: '%patient.birthDate.ageInMonthsAt(%plannedStart) >= 216',
+          notCoveredWhenNotMet: 'The plan covers adults only (EX 1).',
+        },
+        ...(base.criteria as Policy[]).filter((c) =>
+          ['covered-diagnosis', 'cd19-positive', 'relapsed-or-refractory'].includes(c.id)
+        ),
+      ],
+      documentation: [],
+      universal: ['adult'],
+      continuation: undefined,
+      pathways: [
+        {
+          id: 'relapsed',
+          title: 'EX 2, relapsed or refractory disease',
+          clause: 'EX 2',
+          criteria: ['covered-diagnosis', 'cd19-positive', 'relapsed-or-refractory'],
+          indication: 'relapsed-or-refractory',
+          schedule: 'relapsed-refractory',
+          maxCycles: 2,
+        },
+      ],
+      authorization: { initial: '12 weeks', continuation: '12 weeks' },
+    };
+    delete policy.continuation;
+    fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
+    const singleCases = parse(
+      fs.readFileSync(path.join(servicesDir, 'blinatumomab-single-agent', 'cases.yaml'), 'utf8')
+    ) as Policy;
+    const cases = {
+      defaults: singleCases.defaults,
+      resources: singleCases.resources,
+      cases: [
+        {
+          name: 'adult relapsed',
+          resources: ['dx-relapse', 'cd19-pos', 'status-relapse'],
+          orders: ['blin-step-up'],
+          expect: {
+            likelihood: 'likely',
+            criteria: {
+              adult: 'met',
+              'covered-diagnosis': 'met',
+              'cd19-positive': 'met',
+              'relapsed-or-refractory': 'met',
+            },
+          },
+        },
+        {
+          name: 'a child is not covered',
+          resources: [{ use: 'patient', birthDate: '2015-01-01' }, 'dx-relapse', 'cd19-pos', 'status-relapse'],
+          orders: ['blin-step-up'],
+          expect: { likelihood: 'not-covered', notCoveredBy: ['adult'], criteria: { adult: 'not-met' } },
+        },
+      ],
+    };
+    fs.writeFileSync(path.join(folder, 'cases.yaml'), stringify(cases, { lineWidth: 0 }));
+
+    const [service] = loadServices(dir);
+    expect(service?.id).toBe('blinatumomab-adults-only');
+    const file = readCaseFile(path.join(folder, 'cases.yaml'));
+    const [adult, child] = file.cases.map((c) => evaluateOrders(service!, buildCaseInput(service!, file, c))[0]);
+    expect(adult!.likelihood).toBe('likely');
+    expect(adult!.authorization).toEqual({ type: 'initial', cycle: 1, length: '12 weeks' });
+    expect(child!.likelihood).toBe('not-covered');
+    expect(child!.notCoveredReasons).toEqual(['The plan covers adults only (EX 1).']);
+  });
+});
