@@ -1,0 +1,106 @@
+// A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id into a
+// temporary services directory beside the original, load both with loadServices, and check that discovery lists the
+// copy and that it answers every full fixture request exactly as the original does (uuids and the service id apart).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Questionnaire } from 'fhir/r4';
+import request from 'supertest';
+import type { HookRequest } from '../src/hooks/types';
+import { loadFixtureRequests } from '../src/dev/demo-fixtures';
+import { loadServices } from '../src/policy/load';
+import type { LoadedService } from '../src/policy/types';
+import { assertCardRules } from './card-rules';
+import { MMM, SERVICES_DIR, buildServiceApp, type ServiceApp } from './helpers/service-app';
+
+const COPY = 'blinatumomab-mmm-copy';
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+let dir: string;
+let services: LoadedService[];
+let h: ServiceApp;
+
+/** Copies the MMM policy folder under `id`, changing the id in policy.yaml and wherever cases.yaml names it. */
+function copyPolicy(target: string, id: string): void {
+  const folder = path.join(target, id);
+  fs.cpSync(path.join(SERVICES_DIR, MMM), folder, { recursive: true });
+  const policyFile = path.join(folder, 'policy.yaml');
+  const policy = fs.readFileSync(policyFile, 'utf8');
+  const renamed = policy.replace(/^id:\s*blinatumomab-mmm\s*$/m, `id: ${id}`);
+  if (renamed === policy) {
+    throw new Error('policy.yaml has no top-level "id: blinatumomab-mmm" line');
+  }
+  fs.writeFileSync(policyFile, renamed);
+  const casesFile = path.join(folder, 'cases.yaml');
+  if (fs.existsSync(casesFile)) {
+    fs.writeFileSync(casesFile, fs.readFileSync(casesFile, 'utf8').replace(/\bblinatumomab-mmm\b/g, id));
+  }
+}
+
+/** A response with its fresh identifiers blanked and the copy's id written as the original's. */
+function normalized(body: unknown): unknown {
+  return JSON.parse(JSON.stringify(body).replace(UUID, '<uuid>').split(COPY).join(MMM)) as unknown;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
+  fs.cpSync(path.join(SERVICES_DIR, MMM), path.join(dir, MMM), { recursive: true });
+  copyPolicy(dir, COPY);
+  services = loadServices(dir);
+  h = await buildServiceApp({ services });
+});
+
+afterAll(async () => {
+  await h?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('loadServices loads the original and the copy from the folder', () => {
+  expect(services.map((s) => s.id)).toEqual([MMM, COPY]);
+  const [original, copy] = services as [LoadedService, LoadedService];
+  expect(copy.dir).toBe(path.join(dir, COPY));
+  expect(copy.label).toBe(original.label);
+  expect(copy.version).toBe(original.version);
+  expect(copy.documentation).toEqual(original.documentation);
+});
+
+test('discovery lists the copy, identical to the original apart from its id', async () => {
+  const res = await request(h.app).get('/cds-services').expect(200);
+  const listed = res.body.services as Array<Record<string, unknown>>;
+  expect(listed.map((s) => s.id)).toEqual([MMM, COPY]);
+  expect({ ...listed[1], id: MMM }).toEqual(listed[0]);
+});
+
+test('the copy serves its own Questionnaire, with the same items', async () => {
+  const [a, b] = await Promise.all([
+    request(h.app).get(`/fhir/Questionnaire/${MMM}`).expect(200),
+    request(h.app).get(`/fhir/Questionnaire/${COPY}`).expect(200),
+  ]);
+  const original = JSON.parse(a.text) as Questionnaire;
+  const copy = JSON.parse(b.text) as Questionnaire;
+  expect(copy.url).toMatch(new RegExp(`/fhir/Questionnaire/${COPY}$`));
+  expect(copy.item).toEqual(original.item);
+  expect(copy.version).toBe(original.version);
+});
+
+const fullRequests = loadFixtureRequests().filter((f) => f.name.variant === 'full');
+
+test.each(fullRequests.map((f) => [f.name.file, f.body] as const))(
+  '%s: the copy answers exactly like the original',
+  async (_file, body) => {
+    const [a, b] = await Promise.all([
+      request(h.app).post(`/cds-services/${MMM}`).send(body),
+      request(h.app).post(`/cds-services/${COPY}`).send(body),
+    ]);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    assertCardRules(b.body, body as unknown as HookRequest);
+    // The copy speaks for itself: its id where the original names its own.
+    const original = JSON.stringify(a.body);
+    if (original.includes(MMM)) {
+      expect(JSON.stringify(b.body)).toContain(COPY);
+      expect(JSON.stringify(b.body)).not.toMatch(new RegExp(`${MMM}(?!-copy)`));
+    }
+    expect(normalized(b.body)).toEqual(normalized(a.body));
+  }
+);
