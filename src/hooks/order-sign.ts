@@ -47,7 +47,13 @@ export function createOrderSignHandler(options: OrderSignOptions): OrderSignHand
     ctx.timings.gather = elapsedSince(t);
 
     t = performance.now();
-    const decisions = evaluateOrders(service, { request, orders: governed.orders, data, ctx });
+    const decisions = evaluateOrders(service, {
+      request,
+      orders: governed.orders,
+      data,
+      medications: governed.medications,
+      ctx,
+    });
     ctx.timings.evaluate = elapsedSince(t);
 
     t = performance.now();

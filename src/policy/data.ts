@@ -180,8 +180,17 @@ function addResource(found: Json[], value: unknown): void {
  * @param data - every declared prefetch key after gathering.
  * @param drug - the codes that make an order a cycle of the governed drug.
  * @param notes - where to say that a history order's medication could not be resolved.
+ * @param readMedications - Medications already read for the draft orders (governance, contract section 2), keyed
+ *   `Medication/{id}`: a draft order naming one that the data lacks is resolved with it (a co-ordered TKI or
+ *   chemotherapy written by reference still counts in the regimen). The data's own Medications win.
  */
-export function indexCall(request: HookRequest, data: PrefetchData, drug: CodeMatcher, notes: string[]): CallIndex {
+export function indexCall(
+  request: HookRequest,
+  data: PrefetchData,
+  drug: CodeMatcher,
+  notes: string[],
+  readMedications?: Readonly<Record<string, unknown>>
+): CallIndex {
   const originals: Json[] = [];
   for (const value of Object.values(isObject(data) ? data : {})) {
     addResource(originals, value);
@@ -219,6 +228,12 @@ export function indexCall(request: HookRequest, data: PrefetchData, drug: CodeMa
   for (const m of byType.get('Medication') ?? []) {
     if (typeof m.id === 'string') {
       medications.set(`Medication/${m.id}`, m);
+    }
+  }
+  for (const [key, m] of Object.entries(isObject(readMedications) ? readMedications : {})) {
+    const mKey = medicationKey(key);
+    if (mKey && !medications.has(mKey) && isObject(m) && m.resourceType === 'Medication') {
+      medications.set(mKey, copyJson(m, EVALUATION_DEPTH));
     }
   }
 

@@ -194,6 +194,51 @@ describe('decisions', () => {
     expect(d?.notCoveredBy).toBeUndefined();
   });
 
+  test('a co-ordered drug written as a Medication reference is recognised with the Medication governance read', () => {
+    // The draft TKI names Medication/med-tki, which the prefetch lacks (drafts are not on file): governance read it.
+    const call = input(mmm, mmmCases, {
+      resources: relapsed.resources,
+      orders: [
+        'blin-step-up',
+        {
+          use: 'dasatinib',
+          id: 'mr-tki-draft',
+          status: 'draft',
+          medicationCodeableConcept: null,
+          medicationReference: { reference: 'Medication/med-tki' },
+        },
+      ],
+    });
+    const tki = {
+      resourceType: 'Medication',
+      id: 'med-tki',
+      code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '475342' }] },
+    };
+    const status = (d: ReturnType<typeof evaluateOrders>[number] | undefined, id: string): string | undefined =>
+      d?.criteria.find((c) => c.id === id)?.status;
+
+    const [without] = evaluateOrders(mmm, call);
+    expect(status(without, 'with-tki')).toBe('not-met');
+
+    const [withRead] = evaluateOrders(mmm, { ...call, medications: { 'Medication/med-tki': tki } });
+    expect(status(withRead, 'with-tki')).toBe('met');
+    expect(status(withRead, 'single-agent')).toBe('not-met');
+    expect(withRead?.criteria.find((c) => c.id === 'with-tki')?.evidence).toEqual(['MedicationRequest/mr-tki-draft']);
+    expect(withRead?.pathway?.id).toBe('tki-relapsed-refractory');
+
+    // The data's own Medication wins over a read one with the same id; junk in the map is ignored.
+    const [dataWins] = evaluateOrders(mmm, {
+      ...call,
+      data: { ...call.data, medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: tki }] } },
+      medications: {
+        'Medication/med-tki': { ...tki, code: { coding: [{ system: 'x', code: 'y' }] } },
+        junk: 42,
+        'Medication/x': null,
+      },
+    });
+    expect(status(dataWins, 'with-tki')).toBe('met');
+  });
+
   test('a governed order without an id gets a decision without a reference', () => {
     const call = input(mmm, mmmCases, { resources: relapsed.resources, orders: [{ use: 'blin-step-up', id: null }] });
     const [d] = evaluateOrders(mmm, call);
@@ -334,7 +379,10 @@ describe('bad input never crashes the evaluation', () => {
         fc.array(fc.tuple(fc.nat(), fc.jsonValue({ maxDepth: 3 })), { minLength: 1, maxLength: 4 }),
         (which, mutations) => {
           const { service, call } = all[which]!;
-          let target: unknown = { request: call.request, orders: call.orders, data: call.data };
+          const medications = {
+            'Medication/med-1': { resourceType: 'Medication', id: 'med-1', code: { coding: [{ code: '475342' }] } },
+          };
+          let target: unknown = { request: call.request, orders: call.orders, data: call.data, medications };
           for (const [n, value] of mutations) {
             const all2 = paths(target);
             const at = all2[n % all2.length]!;
@@ -342,7 +390,7 @@ describe('bad input never crashes the evaluation', () => {
               target = setAt(target, at, value);
             }
           }
-          const t = target as { request: never; orders: unknown; data: unknown };
+          const t = target as { request: never; orders: unknown; data: unknown; medications: unknown };
           const orders = (Array.isArray(t.orders) ? t.orders : []).filter(
             (o): o is { index: number; order: never } =>
               !!o &&
@@ -356,6 +404,7 @@ describe('bad input never crashes the evaluation', () => {
             orders,
             data,
             ctx: { ...call.ctx, errors: [], notes: [] },
+            medications: t.medications as never,
           });
           expect(decisions).toHaveLength(orders.length);
         }

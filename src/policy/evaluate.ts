@@ -33,6 +33,11 @@ export interface EvaluationInput {
   orders: GovernedOrder[];
   data: PrefetchData;
   ctx: CallContext;
+  /**
+   * The Medications governance found or read for the draft orders (`GovernanceResult.medications`, keyed
+   * `Medication/{id}`), so that a co-ordered drug written as a reference the prefetch lacks is still recognised.
+   */
+  medications?: Readonly<Record<string, unknown>>;
 }
 
 function messageOf(e: unknown): string {
@@ -353,8 +358,9 @@ function evaluateOrder(
 /**
  * Decides each governed order of a call (contract sections 4 and 5).
  * @param service - the loaded service (its compiled policy and dosing rules).
- * @param input - the request (never modified), the governed orders, the gathered data, and the call's context
- *   (its received date, and where errors and notes go).
+ * @param input - the request (never modified), the governed orders, the gathered data, the call's context (its
+ *   received date, and where errors and notes go) and, optionally, the Medications governance read for the draft
+ *   orders (so that a co-ordered drug written as a `Medication/{id}` reference counts in the regimen).
  * @returns one decision per governed order, in the order given.
  */
 export function evaluateOrders(service: LoadedService, input: EvaluationInput): OrderDecision[] {
@@ -364,7 +370,7 @@ export function evaluateOrders(service: LoadedService, input: EvaluationInput): 
     return [];
   }
   const state: CallState = {
-    index: indexCall(request, data, policy.drug, ctx.notes),
+    index: indexCall(request, data, policy.drug, ctx.notes, input.medications),
     collections: new Map(),
   };
   return orders.map((governed) => evaluateOrder(service, policy, state, governed, ctx));
