@@ -1,0 +1,124 @@
+// One serving process (the only one with CDS_WORKERS=1, or one cluster worker): load the services, build the app,
+// listen, and on request drain: stop accepting, finish the requests in flight, close the store.
+import type { Server, ServerResponse } from 'node:http';
+import type pino from 'pino';
+import type { Config } from '../config';
+import { buildQuestionnaire } from '../cards/questionnaire';
+import { createOrderSignHandler } from '../hooks/order-sign';
+import { createApp } from '../http/app';
+import { loadServices } from '../policy/load';
+import type { LoadedService } from '../policy/types';
+import type { SharedStore } from '../store/types';
+
+/** How long in-flight requests may run after a stop is asked for before their connections are closed. */
+export const SHUTDOWN_GRACE_MS = 10000;
+
+export interface RunningService {
+  server: Server;
+  /** The port actually bound. */
+  port: number;
+  services: LoadedService[];
+  /**
+   * Stops accepting connections, lets the requests in flight finish (their answers carry `Connection: close`),
+   * closes idle keep-alive connections, then closes the store. Resolves when all of that is done; connections still
+   * busy after `graceMs` are closed. Calling it again returns the same promise.
+   */
+  drain(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Loads the policy folders (throws with the loader's message on a bad one).
+ * @param config - the configuration (CDS_SERVICES_DIR)
+ */
+export function loadServiceFolders(config: Config): LoadedService[] {
+  return loadServices(config.servicesDir);
+}
+
+/**
+ * Builds the application over `store` and listens on `config.port` (shared with the other workers in a cluster).
+ * @param config - the configuration
+ * @param logger - the process's logger
+ * @param store - the shared store (a FileStore alone, a ClusterStore in a worker)
+ * @param services - the loaded services
+ */
+export async function startService(
+  config: Config,
+  logger: pino.Logger,
+  store: SharedStore,
+  services: LoadedService[]
+): Promise<RunningService> {
+  const app = createApp({
+    config,
+    services: new Map(services.map((s) => [s.id, s])),
+    store,
+    logger,
+    handleOrderSign: createOrderSignHandler({
+      allowlist: config.fhirAllowlist,
+      fhirTimeoutMs: config.fhirTimeoutMs,
+      fhirMaxPages: config.fhirMaxPages,
+      publicBaseUrl: config.publicBaseUrl,
+    }),
+    buildQuestionnaire,
+  });
+
+  const server: Server = app.listen(config.port);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+
+  let draining = false;
+  let drained: Promise<void> | undefined;
+  /** Answers not yet complete. */
+  const inFlight = new Set<ServerResponse>();
+  const closeAfterAnswer = (res: ServerResponse): void => {
+    if (!res.headersSent) {
+      res.setHeader('Connection', 'close');
+    }
+  };
+
+  server.on('request', (_req, res: ServerResponse) => {
+    inFlight.add(res);
+    if (draining) {
+      closeAfterAnswer(res);
+    }
+    res.once('close', () => {
+      inFlight.delete(res);
+      if (draining) {
+        // The answer is out: nothing else will be read from this connection.
+        setImmediate(() => server.closeIdleConnections());
+      }
+    });
+  });
+
+  const drain = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
+    if (drained) {
+      return drained;
+    }
+    draining = true;
+    inFlight.forEach(closeAfterAnswer);
+    drained = new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        logger.warn({ inFlight: inFlight.size }, 'grace period over: closing the connections still open');
+        server.closeAllConnections();
+      }, graceMs);
+      force.unref();
+      // close() stops accepting and calls back once every connection has ended; idle keep-alive ones end now.
+      server.close(() => {
+        clearTimeout(force);
+        store
+          .close()
+          .catch((e: unknown) =>
+            logger.error({ err: { message: e instanceof Error ? e.message : String(e) } }, 'store close failed')
+          )
+          .finally(resolve);
+      });
+      server.closeIdleConnections();
+    });
+    return drained;
+  };
+
+  return { server, port, services, drain };
+}

@@ -1,0 +1,34 @@
+// CDS_WORKERS=1: one process serving alone, with the file store in the same process (no cluster at all).
+import type pino from 'pino';
+import type { Config } from '../config';
+import { createFileStore } from '../store/file-store';
+import { loadServiceFolders, startService } from './service';
+import { logListening, onStopSignal, reportError } from './shared';
+
+/**
+ * Serves in this process until SIGTERM or SIGINT, then drains and exits 0.
+ * @param config - the configuration
+ * @param logger - the logger
+ */
+export async function runSingle(config: Config, logger: pino.Logger): Promise<void> {
+  const services = loadServiceFolders(config);
+  const store = await createFileStore({
+    dataDir: config.dataDir,
+    audit: config.audit,
+    auditRetentionDays: config.auditRetentionDays,
+    onError: (message, error) => reportError(logger, message, error),
+  });
+  const running = await startService(config, logger, store, services);
+  logListening(logger, config, {
+    port: running.port,
+    services: running.services.map((s) => s.id),
+    pids: [process.pid],
+  });
+  onStopSignal((signal) => {
+    logger.info({ signal }, 'stopping: finishing in-flight requests');
+    void running.drain().then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    });
+  });
+}
