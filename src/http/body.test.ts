@@ -1,5 +1,5 @@
 import { HttpError } from '../errors';
-import { checkContentType, parseJsonBody } from './body';
+import { MAX_JSON_DEPTH, checkContentType, parseJsonBody } from './body';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -47,5 +47,13 @@ describe('parseJsonBody', () => {
     ['not UTF-8', Buffer.from([0x22, 0xc3, 0x28, 0x22])],
   ])('refuses %s with invalid-json', (_name, raw) => {
     expect(codeOf(() => parseJsonBody(raw))).toBe('invalid-json');
+  });
+
+  it('accepts nesting up to the limit and refuses deeper documents with invalid-json', () => {
+    const nested = (levels: number): Buffer => Buffer.from('['.repeat(levels) + ']'.repeat(levels));
+    expect(codeOf(() => parseJsonBody(nested(MAX_JSON_DEPTH)))).toBeUndefined();
+    expect(codeOf(() => parseJsonBody(nested(MAX_JSON_DEPTH + 1)))).toBe('invalid-json');
+    // Far deeper than any recursive copy or JSON.stringify could handle: refused, not crashed.
+    expect(codeOf(() => parseJsonBody(nested(200000)))).toBe('invalid-json');
   });
 });

@@ -76,9 +76,42 @@ export function parseJsonBody(raw: Buffer | undefined): unknown {
   } catch {
     throw new HttpError({ code: 'invalid-json', message: 'The request body is not valid UTF-8.' });
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new HttpError({ code: 'invalid-json', message: 'The request body is not valid JSON.' });
   }
+  if (depthExceeds(value, MAX_JSON_DEPTH)) {
+    // RFC 8259 section 9 lets a parser limit nesting. FHIR resources nest a few dozen levels at most; a document
+    // nested deeper is refused whole, so no later copy or serialisation can meet a stack it would overflow.
+    throw new HttpError({
+      code: 'invalid-json',
+      message: `The request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`,
+    });
+  }
+  return value;
+}
+
+/** The deepest nesting of objects and arrays a request body may have. */
+export const MAX_JSON_DEPTH = 128;
+
+/** True when `value` nests objects or arrays deeper than `limit` levels (iterative: no recursion to overflow). */
+export function depthExceeds(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const stack: Array<[object, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [object, number];
+    if (depth > limit) {
+      return true;
+    }
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) {
+        stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return false;
 }
