@@ -107,7 +107,8 @@ export function depthExceeds(value: unknown, limit: number): boolean {
     if (depth > limit) {
       return true;
     }
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+    const children: unknown[] = Array.isArray(node) ? (node as unknown[]) : Object.values(node);
+    for (const child of children) {
       if (typeof child === 'object' && child !== null) {
         stack.push([child, depth + 1]);
       }
