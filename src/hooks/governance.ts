@@ -33,7 +33,8 @@ export interface GovernanceResult {
   orders: GovernedOrder[];
   /**
    * Medications that draft orders reference as `Medication/{id}`, keyed by that reference, whether found in
-   * prefetch or read from the FHIR server (copies). Contained Medications stay in their order.
+   * prefetch or read from the FHIR server: not copied (those from the prefetch are the request's own), so read only;
+   * evaluation copies what it takes from them. Contained Medications stay in their order.
    */
   medications: Record<string, Medication>;
 }
@@ -246,9 +247,5 @@ export async function findGovernedOrders(
   const orders: GovernedOrder[] = candidates
     .filter(({ index }) => governed.has(index))
     .map(({ index, order }) => ({ index, order: structuredClone(order) }));
-  const copies: Record<string, Medication> = {};
-  for (const [ref, medication] of medications) {
-    copies[ref] = structuredClone(medication);
-  }
-  return { orders, medications: copies };
+  return { orders, medications: Object.fromEntries(medications) };
 }

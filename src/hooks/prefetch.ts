@@ -54,8 +54,9 @@ type KeyOutcome =
 /**
  * Returns every key of the service's prefetch (contract section 3): a prefetch value is used (its `next` links
  * followed when a session exists); `null` or an empty search result means no data; an absent key or an
- * OperationOutcome value is fetched from the FHIR server. Call only when some order is governed. Everything returned
- * is a copy: the request is never modified.
+ * OperationOutcome value is fetched from the FHIR server. Call only when some order is governed. The request is never
+ * modified: from its prefetch, a Bundle and its `entry` list are copied, but the resources are the request's own, to
+ * be read only (evaluation copies what it reads).
  *
  * @param service - the service, for its declared prefetch templates.
  * @param request - the validated request.
@@ -82,7 +83,9 @@ export async function gatherData(
       return { ok: true, value: null };
     }
     if (state.kind === 'value') {
-      const value = structuredClone(state.value);
+      // The resources are not copied: they are only read (evaluation copies what it reads, src/policy/data.ts
+      // indexCall). A Bundle and its entry list are, so that what is returned can be rearranged freely.
+      const value = shallowCopy(state.value);
       if (value.resourceType !== 'Bundle' || !hasNextLink(value) || !session) {
         return { ok: true, value };
       }
@@ -138,6 +141,14 @@ export async function gatherData(
     throw new HttpError(issues);
   }
   return data;
+}
+
+/** A Bundle with its own `entry` list (the resources shared); any other resource as it is. */
+function shallowCopy(value: FhirResource): FhirResource {
+  if (value.resourceType !== 'Bundle') {
+    return value;
+  }
+  return Array.isArray(value.entry) ? { ...value, entry: [...value.entry] } : { ...value };
 }
 
 function settle(result: FhirResult<FhirResource | null>, context: string, ms: number): KeyOutcome {

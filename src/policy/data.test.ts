@@ -63,6 +63,38 @@ describe('indexCall', () => {
     expect(notes).toEqual([]);
   });
 
+  test('copies a resource only when it is read, once, and never hands out the data itself', () => {
+    const code = (c: string): Json => ({ coding: [{ system: 'L', code: c }] });
+    const obs = (id: string, c: string): Json => ({ resourceType: 'Observation', id, status: 'final', code: code(c) });
+    const data = { observations: bundle(obs('a', 'CD19-BLASTS'), obs('b', 'MRD-FLOW'), obs('c', 'CD19-BLASTS')) };
+    const before = JSON.stringify(data);
+    const index = indexCall(request(), data as unknown as PrefetchData, drug, []);
+    const cd19 = collectionOf(index, {
+      name: 'cd19',
+      resourceType: 'Observation',
+      source: 'data',
+      codes: new CodeMatcher([{ system: 'L', codes: ['CD19-BLASTS'] }]),
+    });
+    const anyCd19 = collectionOf(index, {
+      name: 'cd19-prefix',
+      resourceType: 'Observation',
+      source: 'data',
+      codes: new CodeMatcher([{ system: 'L', prefixes: ['CD19'] }]),
+    });
+    expect(cd19.map((o) => o.id)).toEqual(['a', 'c']);
+    // One copy per resource, shared by every reader; never the resource as received.
+    expect(anyCd19[0]).toBe(cd19[0]);
+    expect(index.byType.get('Observation')?.[0]).toBe(cd19[0]);
+    const originals = (data.observations.entry as Array<{ resource: Json }>).map((e) => e.resource);
+    for (const copy of index.byType.get('Observation') ?? []) {
+      expect(originals).not.toContain(copy);
+    }
+    (cd19[0] as Json).status = 'changed';
+    expect(JSON.stringify(data)).toBe(before);
+    expect(index.byType.has('Observation')).toBe(true);
+    expect(index.byType.get('Condition')).toBeUndefined();
+  });
+
   test('tolerates junk in the data and the draft orders', () => {
     const data = {
       a: 'text',

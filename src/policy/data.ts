@@ -141,9 +141,14 @@ export function carriesCode(order: Json, drug: CodeMatcher): boolean {
 export interface CallIndex {
   /** The patient (a copy), when the data has one. */
   patient?: Json;
-  /** Copies by resource type, results that never count removed, one per `type/id`. */
+  /**
+   * Copies by resource type, results that never count removed, one per `type/id`. A type's resources are copied when
+   * it is first read (and once only: every reader of a resource shares one copy).
+   */
   byType: ReadonlyMap<string, Json[]>;
-  /** Observations by `system|CODE` of each of their codings. */
+  /** The copies of the resources of `type` that `keep` accepts (it sees the data as received: read only). */
+  pick(type: string, keep: (original: Readonly<Json>) => boolean): Json[];
+  /** Observations by `system|CODE` of each of their codings (the data as received: read only, never evaluated). */
   observationsByCode: ReadonlyMap<string, Json[]>;
   /** This call's draft MedicationRequests that are orders, medication resolved (copies). */
   draftOrders: Json[];
@@ -155,8 +160,38 @@ export interface CallIndex {
   firstPriorStart?: string;
   /** Reference of the first active Coverage. */
   coverage?: string;
-  /** Medications found in the data and the draft orders, by `Medication/{id}`. */
+  /**
+   * Medications found in the data and the draft orders, by `Medication/{id}`: as received (read only; resolving an
+   * order's medication copies the code it takes).
+   */
   medications: ReadonlyMap<string, Json>;
+}
+
+/** Resources by type, copied on first read of each type (`get`), one copy per resource shared by every reader. */
+class LazyCopies extends Map<string, Json[]> {
+  constructor(
+    private readonly originals: ReadonlyMap<string, Json[]>,
+    private readonly copyOf: (original: Json) => Json
+  ) {
+    super();
+  }
+
+  override get(type: string): Json[] | undefined {
+    let copies = super.get(type);
+    if (!copies) {
+      const originals = this.originals.get(type);
+      if (!originals) {
+        return undefined;
+      }
+      copies = originals.map(this.copyOf);
+      super.set(type, copies);
+    }
+    return copies;
+  }
+
+  override has(type: string): boolean {
+    return this.originals.has(type);
+  }
 }
 
 function addResource(found: Json[], value: unknown): void {
@@ -196,8 +231,21 @@ export function indexCall(
     addResource(originals, value);
   }
   const seen = new Set<string>();
-  const byType = new Map<string, Json[]>();
+  const originalsByType = new Map<string, Json[]>();
   const observationsByCode = new Map<string, Json[]>();
+  // Only what is read is copied (the copies are what fhirpath sees and annotates; the data is never modified).
+  const copies = new Map<Json, Json>();
+  const copyOf = (original: Json): Json => {
+    let copy = copies.get(original);
+    if (!copy) {
+      copy = copyJson(original, EVALUATION_DEPTH);
+      copies.set(original, copy);
+    }
+    return copy;
+  };
+  const byType = new LazyCopies(originalsByType, copyOf);
+  const pick = (type: string, keep: (original: Readonly<Json>) => boolean): Json[] =>
+    (originalsByType.get(type) ?? []).filter((r) => keep(r)).map(copyOf);
   for (const original of originals) {
     const type = original.resourceType as string;
     if (typeof original.id === 'string') {
@@ -210,8 +258,13 @@ export function indexCall(
     if (neverCounts(original)) {
       continue;
     }
-    const resource = copyJson(original, EVALUATION_DEPTH);
-    byType.set(type, [...(byType.get(type) ?? []), resource]);
+    const resource = original;
+    const ofType = originalsByType.get(type);
+    if (ofType) {
+      ofType.push(resource);
+    } else {
+      originalsByType.set(type, [resource]);
+    }
     if (type === 'Observation') {
       const keys = new Set(
         codesOf(resource.code)
@@ -225,7 +278,7 @@ export function indexCall(
   }
 
   const medications = new Map<string, Json>();
-  for (const m of byType.get('Medication') ?? []) {
+  for (const m of originalsByType.get('Medication') ?? []) {
     if (typeof m.id === 'string') {
       medications.set(`Medication/${m.id}`, m);
     }
@@ -233,7 +286,7 @@ export function indexCall(
   for (const [key, m] of Object.entries(isObject(readMedications) ? readMedications : {})) {
     const mKey = medicationKey(key);
     if (mKey && !medications.has(mKey) && isObject(m) && m.resourceType === 'Medication') {
-      medications.set(mKey, copyJson(m, EVALUATION_DEPTH));
+      medications.set(mKey, m);
     }
   }
 
@@ -290,12 +343,13 @@ export function indexCall(
     }
   }
 
-  const coverageResource = (byType.get('Coverage') ?? []).find(
+  const coverageResource = (originalsByType.get('Coverage') ?? []).find(
     (c) => c.status === 'active' && typeof c.id === 'string'
   );
   return {
     ...(patient ? { patient } : {}),
     byType,
+    pick,
     observationsByCode,
     draftOrders,
     activeOrders,
@@ -311,10 +365,9 @@ export function collectionOf(index: CallIndex, collection: CompiledCollection): 
   if (collection.source === 'regimen') {
     return [...index.draftOrders, ...index.activeOrders];
   }
-  const all = index.byType.get(collection.resourceType) ?? [];
   const codes = collection.codes;
   if (!codes) {
-    return all;
+    return index.byType.get(collection.resourceType) ?? [];
   }
   if (collection.resourceType === 'Observation' && codes.exactOnly) {
     const picked = new Set<Json>();
@@ -323,7 +376,7 @@ export function collectionOf(index: CallIndex, collection: CompiledCollection): 
         picked.add(o);
       }
     }
-    return all.filter((o) => picked.has(o));
+    return index.pick('Observation', (o) => picked.has(o));
   }
-  return all.filter((r) => codes.matchesConcept(r.code));
+  return index.pick(collection.resourceType, (r) => codes.matchesConcept(r.code));
 }

@@ -120,10 +120,9 @@ function dosePatient(
   index: CallIndex,
   sets: CompiledPolicy['doseObservations']
 ): { birthDate?: string; weights: Observation[]; heights: Observation[]; bsas: Observation[] } {
-  const observations = index.byType.get('Observation') ?? [];
-  // The index holds copies already; assessDose is pure and never modifies them.
+  // Copies of the matching Observations only; assessDose is pure and never modifies them.
   const pick = (set: CodeMatcher): Observation[] =>
-    observations.filter((o) => set.matchesConcept(o.code)) as unknown as Observation[];
+    index.pick('Observation', (o) => set.matchesConcept(o.code)) as unknown as Observation[];
   const birthDate = index.patient?.birthDate;
   return {
     ...(typeof birthDate === 'string' ? { birthDate } : {}),
