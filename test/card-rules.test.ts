@@ -204,6 +204,67 @@ describe('assertCardRules rejects each broken rule', () => {
     }, /coverage-assertion-id .* is not unique/);
   });
 
+  test('coverage-information details (contract section 5): allowed-quantity always, allowed-period a Period', () => {
+    const details = (r: CdsResponse): Extension[] => ciOf(r, 0).extension!.filter((e) => e.url === 'detail');
+    expectViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension = ext.extension!.filter((e) => e.url !== 'detail');
+    }, /a covered assertion needs an allowed-quantity detail/);
+    expectViolation((r) => {
+      const value = details(r)[0]!.extension!.find((e) => e.url === 'value')!;
+      value.valueQuantity = { value: 28, unit: 'vial' };
+    }, /allowed-quantity must be a valueQuantity in UCUM \{vial\}/);
+    expectViolation((r) => {
+      const q = details(r)[0]!.extension!.find((e) => e.url === 'qualification')!;
+      q.valueString = 'per 42 days';
+    }, /allowed-quantity must be qualified "per cycle"/);
+    expectViolation((r) => {
+      const code = details(r)[0]!.extension!.find((e) => e.url === 'code')!;
+      code.valueCodeableConcept = { coding: [{ system: 'http://example.org', code: 'allowed-quantity' }] };
+    }, /"code" needs a coding from/);
+    expectViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension!.push(structuredClone(details(r)[0]!));
+    }, /more than one "allowed-quantity" detail/);
+    expectViolation((r) => {
+      ciOf(r, 0).extension!.push({
+        url: 'detail',
+        extension: [
+          {
+            url: 'code',
+            valueCodeableConcept: {
+              coding: [{ system: 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp', code: 'allowed-period' }],
+            },
+          },
+          { url: 'value', valuePeriod: { start: '2024-07-14', end: '2024-06-03' } },
+        ],
+      });
+    }, /allowed-period must be a valuePeriod with start <= end/);
+  });
+
+  test('limits cards: warnings; a correction has one recommended update under at-most-one', () => {
+    const correction = (r: CdsResponse) => r.cards.find((c) => c.suggestions && c.source.topic?.code === 'limits')!;
+    expectViolation((r) => (correction(r).indicator = 'info'), /a limits card must be a warning/);
+    expectViolation((r) => (correction(r).indicator = 'critical'), /the critical indicator is not used/);
+    expectViolation((r) => (correction(r).selectionBehavior = 'any'), /selectionBehavior is at-most-one/);
+    expectViolation(
+      (r) => (correction(r).suggestions![0]!.isRecommended = false),
+      /must be recommended \(isRecommended true\)/
+    );
+    expectViolation((r) => {
+      const s = correction(r).suggestions![0]!;
+      s.actions = [...s.actions!, structuredClone(s.actions![0]!)];
+    }, /holds exactly one update/);
+    expectViolation((r) => {
+      const card = correction(r);
+      card.suggestions = [...card.suggestions!, { ...structuredClone(card.suggestions![0]!), uuid: 'other' }];
+    }, /exactly one suggestion/);
+  });
+
+  test('cards are sorted by kind: coverage, then limits, then documentation', () => {
+    expectViolation((r) => r.cards.reverse(), /card after a card of a later kind/);
+  });
+
   test('a questionnaire goes with a documentation card', () => {
     expectViolation((r) => {
       r.cards = r.cards.filter((c) => !(c.source.topic?.code === 'coverage-info' && !c.extension));

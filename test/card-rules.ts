@@ -1,6 +1,5 @@
 // A reusable checker of every response we send (contract sections 3, 5 and 6; checklist 1.5 and 2.2-2.5):
 // run it over each fixture response. It collects every violation and throws once, listing them all.
-import { isDeepStrictEqual } from 'node:util';
 import type { HookRequest, CdsResponse } from '../src/hooks/types';
 
 const CRD_TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
@@ -14,6 +13,10 @@ const COVERED = new Set(['covered', 'not-covered', 'conditional']);
 const PA_NEEDED = new Set(['no-auth', 'auth-needed', 'satisfied', 'performpa', 'conditional']);
 const DOC_NEEDED = new Set(['no-doc', 'clinical', 'admin', 'both', 'conditional']);
 const DETAIL_VALUES = ['valueBoolean', 'valueString', 'valueQuantity', 'valuePeriod'];
+const UCUM = 'http://unitsofmeasure.org';
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** Contract section 6: cards sorted by kind (coverage, then correction and dose-check, then documentation). */
+const KIND_RANK: Record<string, number> = { coverage: 0, limits: 1, documentation: 2 };
 
 type Json = Record<string, unknown>;
 
@@ -34,62 +37,155 @@ function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
+// The walks below are iterative: a response may echo an order nested thousands of levels deep.
+
+interface Walk {
+  value: unknown;
+  parent?: Walk;
+  key?: string;
+  /** Inside a `_`-prefixed array: `null` items are legal. */
+  nullItemsAllowed: boolean;
+}
+
+function pathOf(w: Walk): string {
+  const keys: string[] = [];
+  for (let at: Walk | undefined = w; at?.parent; at = at.parent) {
+    keys.push(at.key ?? '');
+  }
+  return keys.reverse().reduce((path, k) => (/^\d+$/.test(k) ? `${path}[${k}]` : path ? `${path}.${k}` : k), '');
+}
+
 /**
  * Walks any JSON value and reports every null, "", [] and {} (the one allowed empty value is `cards: []`; inside
  * FHIR's `_`-prefixed primitive-extension arrays a `null` item is legal).
  */
-function findEmptyValues(value: unknown, path: string, out: string[], nullItemsAllowed = false): void {
-  if (value === null) {
-    out.push(`${path} is null`);
-  } else if (value === '') {
-    out.push(`${path} is an empty string`);
-  } else if (Array.isArray(value)) {
-    if (value.length === 0 && path !== 'cards') {
-      out.push(`${path} is an empty array`);
-    }
-    value.forEach((v, i) => {
-      if (!(v === null && nullItemsAllowed)) {
-        findEmptyValues(v, `${path}[${i}]`, out);
+function findEmptyValues(value: unknown, out: string[]): void {
+  const stack: Walk[] = [{ value, nullItemsAllowed: false }];
+  while (stack.length > 0) {
+    const w = stack.pop() as Walk;
+    const v = w.value;
+    if (v === null) {
+      out.push(`${pathOf(w)} is null`);
+    } else if (v === '') {
+      out.push(`${pathOf(w)} is an empty string`);
+    } else if (Array.isArray(v)) {
+      if (v.length === 0 && pathOf(w) !== 'cards') {
+        out.push(`${pathOf(w)} is an empty array`);
       }
-    });
-  } else if (typeof value === 'object') {
-    const entries = Object.entries(value as Json);
-    if (entries.length === 0) {
-      out.push(`${path} is an empty object`);
-    }
-    for (const [k, v] of entries) {
-      if (v === undefined) {
-        continue;
+      for (let i = v.length - 1; i >= 0; i--) {
+        if (!(v[i] === null && w.nullItemsAllowed)) {
+          stack.push({ value: v[i], parent: w, key: String(i), nullItemsAllowed: false });
+        }
       }
-      findEmptyValues(v, path ? `${path}.${k}` : k, out, k.startsWith('_'));
+    } else if (typeof v === 'object') {
+      const entries = Object.entries(v as Json);
+      if (entries.length === 0) {
+        out.push(`${pathOf(w)} is an empty object`);
+      }
+      for (const [k, item] of entries.reverse()) {
+        if (item !== undefined) {
+          stack.push({ value: item, parent: w, key: k, nullItemsAllowed: k.startsWith('_') });
+        }
+      }
     }
   }
 }
 
-/** A draft order as it may be echoed: its empty values (invalid FHIR JSON) left out. */
-function withoutEmptyValues(value: unknown, nullItemsAllowed = false): unknown {
-  const empty = (v: unknown): boolean =>
+function isEmptyValue(v: unknown): boolean {
+  return (
     v === undefined ||
     v === null ||
     v === '' ||
     (Array.isArray(v) && v.length === 0) ||
-    (isObject(v) && Object.keys(v).length === 0);
-  if (Array.isArray(value)) {
-    return value
-      .map((v) => (v === null && nullItemsAllowed ? null : withoutEmptyValues(v)))
-      .filter((v, i) => (value[i] === null && nullItemsAllowed) || !empty(v));
+    (isObject(v) && Object.keys(v).length === 0)
+  );
+}
+
+/** A draft order as it may be echoed: its empty values (invalid FHIR JSON) left out. */
+function withoutEmptyValues(value: unknown): unknown {
+  interface Frame {
+    entries: Array<[string, unknown]>;
+    next: number;
+    out: Json | unknown[];
+    nullItemsAllowed: boolean;
+    parent?: Frame;
+    key: string;
   }
-  if (isObject(value)) {
-    const out: Json = {};
-    for (const [k, v] of Object.entries(value)) {
-      const p = withoutEmptyValues(v, k.startsWith('_'));
-      if (!empty(p)) {
-        out[k] = p;
-      }
+  if (typeof value !== 'object' || value === null) {
+    return value;
+  }
+  const frame = (v: object, nullItemsAllowed: boolean, parent: Frame | undefined, key: string): Frame => ({
+    entries: Array.isArray(v) ? v.map((x, i): [string, unknown] => [String(i), x]) : Object.entries(v),
+    next: 0,
+    out: Array.isArray(v) ? [] : {},
+    nullItemsAllowed,
+    ...(parent ? { parent } : {}),
+    key,
+  });
+  const put = (f: Frame, k: string, v: unknown): void => {
+    if (Array.isArray(f.out)) {
+      f.out.push(v);
+    } else {
+      f.out[k] = v;
     }
-    return out;
+  };
+  const root = frame(value, false, undefined, '');
+  const stack: Frame[] = [root];
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1] as Frame;
+    const entry = f.entries[f.next];
+    if (!entry) {
+      stack.pop();
+      if (f.parent && !isEmptyValue(f.out)) {
+        put(f.parent, f.key, f.out);
+      }
+      continue;
+    }
+    f.next += 1;
+    const [k, v] = entry;
+    const inArray = Array.isArray(f.out);
+    if (inArray && v === null && f.nullItemsAllowed) {
+      put(f, k, null);
+    } else if (typeof v === 'object' && v !== null) {
+      stack.push(frame(v, !inArray && k.startsWith('_'), f, k));
+    } else if (!isEmptyValue(v)) {
+      put(f, k, v);
+    }
   }
-  return value;
+  return root.out;
+}
+
+/** Same JSON content (member order ignored), compared iteratively. */
+function sameContent(a: unknown, b: unknown): boolean {
+  const stack: Array<[unknown, unknown]> = [[a, b]];
+  while (stack.length > 0) {
+    const [x, y] = stack.pop() as [unknown, unknown];
+    if (x === y) {
+      continue;
+    }
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) {
+      return false;
+    }
+    if (Array.isArray(x) !== Array.isArray(y)) {
+      return false;
+    }
+    if (Array.isArray(x) && Array.isArray(y)) {
+      if (x.length !== y.length) {
+        return false;
+      }
+      x.forEach((v, i) => stack.push([v, y[i]]));
+      continue;
+    }
+    const xs = x as Json;
+    const ys = y as Json;
+    const kx = Object.keys(xs).filter((k) => xs[k] !== undefined);
+    const ky = Object.keys(ys).filter((k) => ys[k] !== undefined);
+    if (kx.length !== ky.length || kx.some((k) => ys[k] === undefined)) {
+      return false;
+    }
+    kx.forEach((k) => stack.push([xs[k], ys[k]]));
+  }
+  return true;
 }
 
 function draftOrders(request: HookRequest): Map<string, Json> {
@@ -104,8 +200,10 @@ function draftOrders(request: HookRequest): Map<string, Json> {
 }
 
 function withoutCoverageInformation(resource: Json): Json {
-  const copy = structuredClone(resource);
-  const kept = list(copy.extension).filter((e) => !(isObject(e) && e.url === CI_URL));
+  const copy = { ...resource };
+  // A malformed `extension` (a lone value rather than an array) is echoed as a one-item array.
+  const items = Array.isArray(copy.extension) ? copy.extension : copy.extension === undefined ? [] : [copy.extension];
+  const kept = items.filter((e) => !(isObject(e) && e.url === CI_URL));
   if (kept.length > 0) {
     copy.extension = kept;
   } else {
@@ -185,6 +283,7 @@ function checkCoverageInformation(ext: Json, where: string, out: string[]): void
   } else if (covered !== undefined && pa === undefined) {
     out.push(`${where}: crd-ci-q2: "${show(covered)}" without pa-needed`);
   }
+  const detailCodes: string[] = [];
   named('detail').forEach((d, i) => {
     const parts = list(d.extension).filter(isObject);
     const code = parts.filter((p) => p.url === 'code');
@@ -199,7 +298,43 @@ function checkCoverageInformation(ext: Json, where: string, out: string[]): void
     if (qualification.length > 1 || (qualification[0] && !isText(qualification[0].valueString))) {
       out.push(`${where}: detail[${i}] "qualification" must be one valueString`);
     }
+    // Contract section 5: detail codes come from the CRD temporary code system.
+    const concept = code[0]?.valueCodeableConcept;
+    const coding = isObject(concept) ? list(concept.coding).filter(isObject) : [];
+    const crd = coding.find((c) => c.system === CRD_TEMP && isText(c.code));
+    if (!crd) {
+      out.push(`${where}: detail[${i}] "code" needs a coding from ${CRD_TEMP}`);
+      return;
+    }
+    detailCodes.push(crd.code as string);
+    const v = value[0];
+    if (crd.code === 'allowed-quantity') {
+      const q = v?.valueQuantity;
+      if (!(isObject(q) && typeof q.value === 'number' && q.code === '{vial}' && q.system === UCUM)) {
+        out.push(`${where}: detail[${i}] allowed-quantity must be a valueQuantity in UCUM {vial}`);
+      }
+      if (qualification[0]?.valueString !== 'per cycle') {
+        out.push(`${where}: detail[${i}] allowed-quantity must be qualified "per cycle"`);
+      }
+    }
+    if (crd.code === 'allowed-period') {
+      const period = v?.valuePeriod;
+      const start = isObject(period) ? period.start : undefined;
+      const end = isObject(period) ? period.end : undefined;
+      if (!(isText(start) && isText(end) && DATE.test(start) && DATE.test(end) && start <= end)) {
+        out.push(`${where}: detail[${i}] allowed-period must be a valuePeriod with start <= end (dates)`);
+      }
+    }
   });
+  // Contract section 5: allowed-quantity on every covered assertion; no detail twice.
+  if (covered !== undefined && covered !== 'not-covered' && !detailCodes.includes('allowed-quantity')) {
+    out.push(`${where}: a covered assertion needs an allowed-quantity detail`);
+  }
+  for (const code of new Set(detailCodes)) {
+    if (detailCodes.filter((c) => c === code).length > 1) {
+      out.push(`${where}: more than one "${code}" detail`);
+    }
+  }
 }
 
 function checkAction(
@@ -243,11 +378,11 @@ function checkAction(
     }
   }
   if (opts.system) {
-    if (!isDeepStrictEqual(withoutCoverageInformation(resource), withoutCoverageInformation(draft))) {
+    if (!sameContent(withoutCoverageInformation(resource), withoutCoverageInformation(draft))) {
       out.push(`${where}: ${key} differs from the draft order in more than coverage-information`);
     }
     const before = coverageInformations(draft);
-    const added = coverageInformations(resource).filter((e) => !before.some((b) => isDeepStrictEqual(b, e)));
+    const added = coverageInformations(resource).filter((e) => !before.some((b) => sameContent(b, e)));
     if (added.length === 0) {
       out.push(`${where}: ${key} carries no new coverage-information (nothing new: no update is sent)`);
     }
@@ -312,6 +447,35 @@ function checkAssessment(card: Json, where: string, orders: Map<string, Json>, o
   }
 }
 
+/**
+ * A correction or dose-check card (contract section 6): a warning; a correction card's one suggestion is
+ * recommended, under `at-most-one`, and holds a single `update` of the order (checked further by checkAction).
+ */
+function checkLimitsCard(card: Json, suggestions: unknown[], where: string, out: string[]): void {
+  if (card.indicator !== 'warning') {
+    out.push(`${where}: a limits card must be a warning`);
+  }
+  if (suggestions.length === 0) {
+    return;
+  }
+  if (suggestions.length !== 1) {
+    out.push(`${where}: a correction card has exactly one suggestion`);
+  }
+  if (card.selectionBehavior !== 'at-most-one') {
+    out.push(`${where}: a correction card's selectionBehavior is at-most-one`);
+  }
+  const s = suggestions[0];
+  if (isObject(s)) {
+    if (s.isRecommended !== true) {
+      out.push(`${where}: the correction suggestion must be recommended (isRecommended true)`);
+    }
+    const actions = list(s.actions);
+    if (actions.length !== 1 || !isObject(actions[0]) || actions[0].type !== 'update') {
+      out.push(`${where}: the correction suggestion holds exactly one update`);
+    }
+  }
+}
+
 /** Every violation of the card rules in `response` (empty when it conforms). */
 export function cardRuleViolations(response: unknown, request: HookRequest): string[] {
   const out: string[] = [];
@@ -323,7 +487,7 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
       out.push(`unexpected top-level key "${k}"`);
     }
   }
-  findEmptyValues(response, '', out);
+  findEmptyValues(response, out);
   const orders = draftOrders(request);
   const uuids = new Map<string, string>();
   const noteUuid = (uuid: unknown, where: string): void => {
@@ -340,6 +504,7 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
   };
 
   let documentationCards = 0;
+  let lastRank = 0;
   response.cards.forEach((card: unknown, i: number) => {
     const where = `cards[${i}]`;
     if (!isObject(card)) {
@@ -409,9 +574,23 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
     });
     checkAssessment(card, where, orders, out);
     const isCoverageCard = isObject(card.extension) && card.extension['coverage-assessment'] !== undefined;
-    if (!isCoverageCard && isObject(source) && isObject(source.topic) && source.topic.code === 'coverage-info') {
+    const topic = isObject(source) && isObject(source.topic) ? source.topic.code : undefined;
+    if (!isCoverageCard && topic === 'coverage-info') {
       documentationCards += 1;
     }
+    // Contract section 6: `critical` is not used for payment questions; dose cards are warnings.
+    if (card.indicator === 'critical') {
+      out.push(`${where}: the critical indicator is not used`);
+    }
+    if (topic === 'limits') {
+      checkLimitsCard(card, suggestions, where, out);
+    }
+    const kind = isCoverageCard ? 'coverage' : topic === 'limits' ? 'limits' : 'documentation';
+    const rank = KIND_RANK[kind] ?? 0;
+    if (rank < lastRank) {
+      out.push(`${where}: a ${kind} card after a card of a later kind (order: coverage, limits, documentation)`);
+    }
+    lastRank = Math.max(lastRank, rank);
   });
 
   if (response.systemActions !== undefined) {
@@ -436,7 +615,7 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
         const draft = orders.get(key);
         const before = draft ? coverageInformations(draft) : [];
         for (const ext of coverageInformations(resource)) {
-          if (before.some((b) => isDeepStrictEqual(b, ext))) {
+          if (before.some((b) => sameContent(b, ext))) {
             continue;
           }
           const subs = list(ext.extension).filter(isObject);

@@ -3,6 +3,7 @@ import type { Extension, MedicationRequest, Task } from 'fhir/r4';
 import type { Card, CdsResponse } from '../hooks/types';
 import type { OrderDecision } from '../policy/types';
 import { assertCardRules } from '../../test/card-rules';
+import { cloneJson } from '../dosing/json';
 import { buildResponse } from './build';
 import { COVERAGE_INFORMATION_URL } from './coverage-information';
 import {
@@ -660,6 +661,35 @@ describe('buildResponse: text from the request is escaped in markdown', () => {
     expect(row.split(/(?<!\\)\|/).length - 2).toBe(4);
     expect(row).toContain('CD19 \\*positive\\* \\| injected');
     expect(row).toContain('Observation/a\\|b');
+  });
+});
+
+describe('buildResponse: orders nested thousands of levels deep', () => {
+  test('the order as received is carried whole in the system action and the correction, without a crash', () => {
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 20000; i++) {
+      deep = i % 2 === 0 ? [deep] : { nested: deep };
+    }
+    const order = makeOrder('mr-1', { note: [{ text: 'n', extension: [{ url: 'x', valueString: 'y' }] }] });
+    (order as unknown as Record<string, unknown>).deep = deep;
+    const corrected = cloneJson(order);
+    corrected.dispenseRequest = { ...corrected.dispenseRequest, quantity: { value: 28, unit: 'vial' } };
+    const res = build([
+      makeDecision('likely', {
+        order,
+        dose: noDose({ findings: ['Over the limit.'], correction: { resource: corrected, summary: 'Order 28 vials' } }),
+      }),
+    ]);
+    const sent = res.systemActions![0]!.resource as unknown as Record<string, unknown>;
+    let depth = 0;
+    let v: unknown = sent.deep;
+    while (typeof v === 'object' && v !== null) {
+      v = Array.isArray(v) ? v[0] : (v as { nested: unknown }).nested;
+      depth += 1;
+    }
+    expect({ depth, leaf: v }).toEqual({ depth: 20000, leaf: 'leaf' });
+    const correction = res.cards.find((c) => c.suggestions)!;
+    expect(correction.suggestions![0]!.label).toBe('Apply the corrected quantity');
   });
 });
 

@@ -138,6 +138,23 @@ describe('replacing and reading assertions', () => {
     expect(out.extension![0]).toEqual({ url: 'http://example.org/x', valueString: 'y' });
   });
 
+  test('items of the received extension list that are not Extensions are echoed as received', () => {
+    const odd = {
+      ...makeOrder('mr-1'),
+      extension: [[{ nested: 'x' }], 'text', { url: 'http://example.org/x', valueString: 'y' }],
+    } as unknown as MedicationRequest;
+    const next = ci('Coverage/a', 'covered', 'auth-needed', 'clinical');
+    expect(withCoverageInformation(odd, next).extension).toEqual([
+      [{ nested: 'x' }],
+      'text',
+      { url: 'http://example.org/x', valueString: 'y' },
+      next,
+    ]);
+    expect(withoutCoverageInformation({ ...odd, extension: [...odd.extension!, next] }).extension).toEqual(
+      odd.extension
+    );
+  });
+
   test('withoutCoverageInformation drops every assertion and an emptied extension list', () => {
     const only = makeOrder('mr-1', { extension: [ci('Coverage/a', 'covered', 'no-auth')] });
     expect(withoutCoverageInformation(only)).not.toHaveProperty('extension');

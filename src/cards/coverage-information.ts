@@ -3,6 +3,7 @@
 // https://hl7.org/fhir/us/davinci-crd/STU2/StructureDefinition-ext-coverage-information.html
 import type { Extension, MedicationRequest } from 'fhir/r4';
 import type { Action } from '../hooks/types';
+import { cloneJson } from '../dosing/json';
 import type { Likelihood, LoadedService, OrderDecision } from '../policy/types';
 import { CRD_TEMP_SYSTEM, DRUG_NAME_LONG, UCUM_SYSTEM, policyName, pruneEmpty } from './shared';
 
@@ -144,6 +145,14 @@ function asExtensions(value: unknown): Extension[] {
   return value && typeof value === 'object' ? [value as Extension] : [];
 }
 
+// `extension` as received: an array's items whatever they are, a lone object as one item.
+function receivedItems(value: unknown): unknown[] {
+  if (Array.isArray(value)) {
+    return value;
+  }
+  return value !== undefined && value !== null ? [value] : [];
+}
+
 export function isCoverageInformation(ext: unknown): ext is Extension {
   return !!ext && typeof ext === 'object' && (ext as Extension).url === COVERAGE_INFORMATION_URL;
 }
@@ -192,22 +201,23 @@ export function alreadyAsserted(order: MedicationRequest, coverage: string, outc
  * other Coverages and every other extension are kept, in place).
  */
 export function withCoverageInformation(order: MedicationRequest, ext: Extension): MedicationRequest {
-  const copy = structuredClone(order);
+  const copy = cloneJson(order);
   const coverage = coverageOf(ext);
-  const kept = asExtensions(copy.extension).filter((e) => !(isCoverageInformation(e) && coverageOf(e) === coverage));
-  copy.extension = [...kept, ext];
+  // Every other item is kept as received, even one that is not an Extension (the order is echoed, not repaired).
+  const kept = receivedItems(copy.extension).filter((e) => !(isCoverageInformation(e) && coverageOf(e) === coverage));
+  copy.extension = [...(kept as Extension[]), ext];
   return copy;
 }
 
 /** A deep copy of `resource` without any coverage-information extension (an empty list is dropped). */
 export function withoutCoverageInformation<T extends { extension?: Extension[] }>(resource: T): T {
-  const copy = structuredClone(resource);
+  const copy = cloneJson(resource);
   if (copy.extension === undefined) {
     return copy;
   }
-  const kept = asExtensions(copy.extension).filter((e) => !isCoverageInformation(e));
+  const kept = receivedItems(copy.extension).filter((e) => !isCoverageInformation(e));
   if (kept.length > 0) {
-    copy.extension = kept;
+    copy.extension = kept as Extension[];
   } else {
     delete copy.extension;
   }

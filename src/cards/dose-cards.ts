@@ -1,11 +1,12 @@
 // Dose and quantity cards (contract sections 6 and 7): the correction card, with one suggestion that replaces the
 // order by its corrected version, and the dose-check card, for what a person must look at when nothing is corrected.
-import type { Coding } from 'fhir/r4';
+import type { Coding, MedicationRequest } from 'fhir/r4';
 import type { Card } from '../hooks/types';
+import { sameJson } from '../dosing/json';
 import type { DosePrompt } from '../dosing/types';
 import type { LoadedService, OrderDecision } from '../policy/types';
 import { withoutCoverageInformation } from './coverage-information';
-import { escapeMarkdown, sanitizeMarkdownLine, toSummary } from './markdown';
+import { escapeMarkdown, toSummary } from './markdown';
 import { DRUG_NAME_LONG, cardSource, describeOrderMarkdown, pruneEmpty, summaryPrefix } from './shared';
 
 export const OVERRIDE_REASON_SYSTEM = 'http://example.org/fhir/CodeSystem/dose-override-reason';
@@ -34,8 +35,33 @@ function promptTexts(prompts: DosePrompt[]): string[] {
   return prompts.map((p) => escapeMarkdown(p.text)).filter((t) => t !== '');
 }
 
+// The arithmetic is plain text that quotes the request (units and values as charted or ordered): escaped whole.
 function arithmeticLines(lines: string[]): string[] {
-  return lines.map(sanitizeMarkdownLine).filter((l) => l !== '');
+  return lines.map(escapeMarkdown).filter((l) => l !== '');
+}
+
+/** What the corrected order changes, in words, for the suggestion's label. */
+export function correctedParts(order: MedicationRequest, corrected: MedicationRequest): string[] {
+  const parts: string[] = [];
+  if (!sameJson(order.dosageInstruction, corrected.dosageInstruction)) {
+    parts.push('dose');
+  }
+  if (!sameJson(order.dispenseRequest?.quantity, corrected.dispenseRequest?.quantity)) {
+    parts.push('quantity');
+  }
+  if (!sameJson(order.dispenseRequest?.expectedSupplyDuration, corrected.dispenseRequest?.expectedSupplyDuration)) {
+    parts.push('supply duration');
+  }
+  return parts;
+}
+
+function suggestionLabel(parts: string[]): string {
+  if (parts.length === 0) {
+    return 'Apply the corrected order';
+  }
+  const last = parts[parts.length - 1] ?? '';
+  const words = parts.length === 1 ? last : `${parts.slice(0, -1).join(', ')} and ${last}`;
+  return `Apply the corrected ${words}`;
 }
 
 /**
@@ -81,7 +107,7 @@ export function buildCorrectionCard(
     card.selectionBehavior = 'at-most-one';
     card.suggestions = [
       {
-        label: 'Apply the corrected dose, quantity and supply duration',
+        label: suggestionLabel(correctedParts(decision.order, correction.resource)),
         uuid: uuid(),
         isRecommended: true,
         actions: [

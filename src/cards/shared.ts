@@ -90,7 +90,7 @@ export function describePolicyMarkdown(service: LoadedService): string {
  * arrays, aligned by position) `null` is kept.
  */
 export function pruneEmpty<T>(value: T): T {
-  return prune(value, false) as T;
+  return prune(value) as T;
 }
 
 function isEmpty(v: unknown): boolean {
@@ -103,30 +103,70 @@ function isEmpty(v: unknown): boolean {
   );
 }
 
-function prune(value: unknown, keepNullItems: boolean): unknown {
-  if (Array.isArray(value)) {
-    const items: unknown[] = [];
-    for (const item of value) {
-      if (item === null && keepNullItems) {
-        items.push(null);
-        continue;
-      }
-      const p = prune(item, false);
-      if (!isEmpty(p)) {
-        items.push(p);
-      }
-    }
-    return items;
+interface PruneFrame {
+  source: object;
+  entries: Array<[string, unknown]>;
+  next: number;
+  out: Record<string, unknown> | unknown[];
+  /** Inside a `_`-prefixed array: `null` items are kept. */
+  keepNullItems: boolean;
+  parent?: PruneFrame;
+  key?: string;
+}
+
+function place(frame: PruneFrame, key: string, value: unknown): void {
+  if (Array.isArray(frame.out)) {
+    frame.out.push(value);
+  } else {
+    frame.out[key] = value;
   }
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const p = prune(v, k.startsWith('_'));
-      if (!isEmpty(p)) {
-        out[k] = p;
-      }
-    }
-    return out;
+}
+
+function frameFor(value: object, keepNullItems: boolean, parent?: PruneFrame, key?: string): PruneFrame {
+  const array = Array.isArray(value);
+  return {
+    source: value,
+    entries: array ? value.map((v, i): [string, unknown] => [String(i), v]) : Object.entries(value),
+    next: 0,
+    out: array ? [] : {},
+    keepNullItems,
+    ...(parent ? { parent, key } : {}),
+  };
+}
+
+// Iterative (a request may nest thousands of levels deep): a stack of frames, each placed in its parent when done.
+function prune(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) {
+    return value;
   }
-  return value;
+  // The objects being copied (ancestors of the current one): an object that contains itself is cut where it recurs.
+  const active = new Set<object>([value]);
+  const root = frameFor(value, false);
+  const stack: PruneFrame[] = [root];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1] as PruneFrame;
+    const entry = frame.entries[frame.next];
+    if (!entry) {
+      stack.pop();
+      active.delete(frame.source);
+      if (frame.parent && !isEmpty(frame.out)) {
+        place(frame.parent, frame.key ?? '', frame.out);
+      }
+      continue;
+    }
+    frame.next += 1;
+    const [key, v] = entry;
+    const inArray = Array.isArray(frame.out);
+    if (inArray && v === null && frame.keepNullItems) {
+      place(frame, key, null);
+    } else if (typeof v === 'object' && v !== null) {
+      if (!active.has(v)) {
+        active.add(v);
+        stack.push(frameFor(v, !inArray && key.startsWith('_'), frame, key));
+      }
+    } else if (!isEmpty(v)) {
+      place(frame, key, v);
+    }
+  }
+  return root.out;
 }

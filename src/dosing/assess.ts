@@ -81,7 +81,10 @@ class Assessment {
   private readonly full: boolean;
   private readonly cap: Decimal | undefined;
   private summaryDose: string | undefined;
+  /** The same, shorter, for a summary that would not fit otherwise. */
+  private summaryDoseShort: string | undefined;
   private summaryQuantity: string | undefined;
+  private summaryQuantityShort: string | undefined;
   private summarySupply: string | undefined;
   private expected: DoseAssessment['expected'];
   private allowedPeriod: DoseAssessment['allowedPeriod'];
@@ -233,7 +236,7 @@ class Assessment {
         this.compareWithSchedule(instructions, ordered, expected, basis, boundsForm);
       }
     } else {
-      this.compareWithCap(instructions, ordered);
+      this.compareWithCap(instructions, ordered, boundsForm);
     }
   }
 
@@ -340,6 +343,8 @@ class Assessment {
     let stepUpMissing = false;
     const perBand: string[] = [];
     const straddling: string[] = [];
+    /** Per band (by index in `expected`), the distinct daily doses ordered inside it. */
+    const orderedInBand = new Map<number, Set<string>>();
 
     for (const instruction of instructions) {
       const span = instruction.span;
@@ -358,6 +363,10 @@ class Assessment {
       if (!band) {
         continue; // outside the infusion days
       }
+      const bandIndex = expected.indexOf(band);
+      const seen = orderedInBand.get(bandIndex) ?? new Set<string>();
+      seen.add(mcg.toFixed());
+      orderedInBand.set(bandIndex, seen);
       const days = `Days ${band.days[0]}–${band.days[1]}`;
       const e = band.mcgPerDay;
       const overCap = basis === 'bsa' && mcg.gt(band.cap);
@@ -386,8 +395,15 @@ class Assessment {
         `Cycle ${this.input.cycle} lacks the step-up: ordered ${straddling.join(' and ')}; expected ${bandsText}.`
       );
     }
+    // Different doses ordered within one band (a step-up where the schedule has none): when a dose is wrong, the
+    // order is rebuilt with one instruction per band rather than keeping instructions that no longer differ.
+    const unrequiredStepUp = inPlace.size > 0 && [...orderedInBand.values()].some((doses) => doses.size > 1);
+    if (unrequiredStepUp) {
+      this.findings.push(`Cycle ${this.input.cycle} of this schedule has no step-up: the dose is ${bandsText}.`);
+    }
     this.findings.push(...perBand);
-    if (stepUpMissing) {
+    // Contract section 6: an order without bounds gets durations whenever its dose is rewritten.
+    if (stepUpMissing || unrequiredStepUp || (inPlace.size > 0 && boundsForm === 'none')) {
       const template = instructions[0];
       this.plan.doses = {
         mode: 'rebuild',
@@ -401,10 +417,15 @@ class Assessment {
     }
     if (this.plan.doses) {
       this.summaryDose = `dose ${bandsText}`;
+      this.summaryDoseShort = `${expected.map((b) => formatDecimal(b.mcgPerDay)).join(' then ')} mcg/day`;
     }
   }
 
-  private compareWithCap(instructions: InstructionReading[], ordered: Map<InstructionReading, Decimal>): void {
+  private compareWithCap(
+    instructions: InstructionReading[],
+    ordered: Map<InstructionReading, Decimal>,
+    boundsForm: 'period' | 'duration' | 'none'
+  ): void {
     const cap = this.cap;
     if (!cap) {
       return;
@@ -420,9 +441,22 @@ class Assessment {
         inPlace.set(instruction.index, cap);
       }
     }
-    if (inPlace.size > 0) {
+    const only = instructions.length === 1 ? instructions[0] : undefined;
+    if (inPlace.size > 0 && boundsForm === 'none' && only) {
+      // An order without bounds gets a duration: the infusion days every schedule shares.
+      this.plan.doses = {
+        mode: 'rebuild',
+        bands: [{ days: [1, this.anyLastInfusionDay()], mcgPerDay: cap }],
+        boundsForm,
+        plannedStart: this.input.plannedStart,
+        templateIndex: only.index,
+      };
+    } else if (inPlace.size > 0) {
       this.plan.doses = { mode: 'in-place', doses: inPlace };
+    }
+    if (this.plan.doses) {
       this.summaryDose = `dose at most ${formatDecimal(cap)} mcg/day`;
+      this.summaryDoseShort = `at most ${formatDecimal(cap)} mcg/day`;
     }
   }
 
@@ -469,6 +503,7 @@ class Assessment {
       );
       this.plan.quantityVials = allowed.toNumber();
       this.summaryQuantity = `${formatDecimal(allowed)} vials (${formatDecimal(allowed.times(strength))} mcg) per cycle`;
+      this.summaryQuantityShort = `${formatDecimal(allowed)} vials`;
     }
   }
 
@@ -524,6 +559,13 @@ class Assessment {
     const full = `Correct the order: ${parts.join('; ')}`;
     if (full.length <= MAX_SUMMARY) {
       return full;
+    }
+    const short = [this.summaryDoseShort, this.summaryQuantityShort, this.summarySupply].filter(
+      (p): p is string => p !== undefined
+    );
+    const compact = `Correct the order: ${short.join('; ')}`;
+    if (compact.length <= MAX_SUMMARY) {
+      return compact;
     }
     const what = [
       this.summaryDose ? 'dose' : undefined,

@@ -5,6 +5,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Dosage, DosageDoseAndRate, Duration, MedicationRequest, Quantity } from 'fhir/r4';
 import type { BoundsForm } from './read-order';
+import { cloneJson } from './json';
 import { dateOfDay } from './read-order';
 import { UCUM_SYSTEM } from './units';
 
@@ -52,7 +53,7 @@ export function daysDuration(days: number): Duration {
  * @param plan - what to correct
  */
 export function applyCorrections(order: MedicationRequest, plan: CorrectionPlan): MedicationRequest {
-  const corrected = structuredClone(order);
+  const corrected = cloneJson(order);
   removeCoverageInformation(corrected);
   if (plan.doses?.mode === 'in-place') {
     const instructions: unknown = corrected.dosageInstruction;
@@ -110,9 +111,11 @@ function rebuildInstructions(order: MedicationRequest, plan: Extract<DoseCorrect
   );
   const form: BoundsForm = plan.boundsForm === 'period' ? 'period' : 'duration';
   const rebuilt = plan.bands.map((band, i): Dosage => {
-    const instruction = structuredClone(base);
+    const instruction = cloneJson(base);
     if (plan.bands.length > 1) {
       instruction.sequence = i + 1;
+    } else {
+      delete instruction.sequence; // one instruction: nothing to order
     }
     const timing = instruction.timing && typeof instruction.timing === 'object' ? instruction.timing : {};
     const repeat = timing.repeat && typeof timing.repeat === 'object' ? { ...timing.repeat } : {};

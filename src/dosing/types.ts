@@ -88,7 +88,10 @@ export interface DoseAssessment {
   /** Each reason a correction is due (human text, no markdown). */
   findings: string[];
   prompts: DosePrompt[];
-  /** Markdown lines showing the arithmetic (weight, height, BSA and source, rate, cap, rounding, vials, units). */
+  /**
+   * Plain-text lines showing the arithmetic (weight, height, BSA and source, rate, cap, rounding, vials, units).
+   * They quote the request (units as written), so whoever renders them as markdown escapes them.
+   */
   arithmetic: string[];
   /** Present exactly when a correction is due: the order as received with every correction applied. */
   correction?: {
