@@ -17,6 +17,11 @@ const BACKSLASHED = new Set(['\\', '`', '*', '_', '[', ']', '|', '~']);
 // Characters that only start a block (heading, list, setext underline, quote) at the beginning of a line.
 const BACKSLASHED_FIRST = new Set(['#', '+', '-', '=']);
 
+// Anything the slow path below would change: an escaped character, a control character, a leading digit (a list
+// marker), leading or trailing or doubled spaces.
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPING = /[<>&\\`*_[\]|~#+=\-\u0000-\u001f\u007f-\u009f\u2028\u2029]|^[\d ]| $| {2}/;
+
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
@@ -43,6 +48,10 @@ export function truncate(text: string, max: number): string {
  * @param text - any untrusted text (patient data, order text, identifiers).
  */
 export function escapeMarkdown(text: string | number | undefined): string {
+  if (typeof text === 'string' && text.length <= MAX_FIELD_LENGTH && !NEEDS_ESCAPING.test(text)) {
+    // Most text (codes, dates, clinical phrases) has nothing to escape, trim, cut or join: a single regex test.
+    return text;
+  }
   const s = truncate(
     singleLine(typeof text === 'number' ? String(text) : typeof text === 'string' ? text : ''),
     MAX_FIELD_LENGTH
@@ -62,20 +71,6 @@ export function escapeMarkdown(text: string | number | undefined): string {
   }
   // An ordered-list marker ("1." at the start) is neutralised by escaping its dot.
   return out.replace(/^(\d{1,9})([.)])/, '$1\\$2');
-}
-
-/**
- * Makes a markdown line produced elsewhere (e.g. the dose arithmetic) safe to include: it stays one line, raw HTML
- * is neutralised and links or images to anything but http(s) lose their link syntax.
- * @param line - a markdown line written by our own modules.
- */
-export function sanitizeMarkdownLine(line: string): string {
-  return singleLine(line)
-    .replace(/&(?![a-zA-Z][a-zA-Z0-9]{0,31};|#[0-9]{1,7};|#x[0-9a-fA-F]{1,6};)/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/\]\(\s*(?!https?:\/\/)/gi, ']\\(')
-    .replace(/\]:/g, '\\]:');
 }
 
 /** A plain-text summary: one line, at most 139 characters. */
