@@ -16,10 +16,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { buildQuestionnaire } from '../cards/questionnaire';
 import { loadConfig } from '../config';
-import { createOrderSignHandler } from '../hooks/order-sign';
-import { createApp } from '../http/app';
+import { createServiceApp } from '../server/service';
 import { createLogger } from '../log';
 import { loadServices } from '../policy/load';
 import type { LoadedService } from '../policy/types';
@@ -204,19 +202,7 @@ export async function startDemoServers(
     });
     cleanups.unshift(() => store.close());
     const logger = createLogger({ level: config.logLevel, destination: process.stderr });
-    const app = createApp({
-      config,
-      services: new Map(services.map((s) => [s.id, s])),
-      store,
-      logger,
-      handleOrderSign: createOrderSignHandler({
-        allowlist: config.fhirAllowlist,
-        fhirTimeoutMs: config.fhirTimeoutMs,
-        fhirMaxPages: config.fhirMaxPages,
-        publicBaseUrl: config.publicBaseUrl,
-      }),
-      buildQuestionnaire,
-    });
+    const app = createServiceApp(config, logger, store, services);
     server.on('request', app);
     return {
       serviceUrl,

@@ -35,6 +35,38 @@ export function loadServiceFolders(config: Config): LoadedService[] {
 }
 
 /**
+ * The whole application, wired exactly as it serves (the real pipeline and Questionnaires), without listening:
+ * the serving process, the demo and the end-to-end tests all build it here.
+ * @param config - the configuration
+ * @param logger - where the per-call log lines go
+ * @param store - the shared store
+ * @param services - the loaded services
+ * @param now - the clock (tests fix it)
+ */
+export function createServiceApp(
+  config: Config,
+  logger: pino.Logger,
+  store: SharedStore,
+  services: readonly LoadedService[],
+  now?: () => Date
+): ReturnType<typeof createApp> {
+  return createApp({
+    config,
+    services: new Map(services.map((s) => [s.id, s])),
+    store,
+    logger,
+    handleOrderSign: createOrderSignHandler({
+      allowlist: config.fhirAllowlist,
+      fhirTimeoutMs: config.fhirTimeoutMs,
+      fhirMaxPages: config.fhirMaxPages,
+      publicBaseUrl: config.publicBaseUrl,
+    }),
+    buildQuestionnaire,
+    ...(now ? { now } : {}),
+  });
+}
+
+/**
  * Builds the application over `store` and listens on `config.port` (shared with the other workers in a cluster).
  * @param config - the configuration
  * @param logger - the process's logger
@@ -47,19 +79,7 @@ export async function startService(
   store: SharedStore,
   services: LoadedService[]
 ): Promise<RunningService> {
-  const app = createApp({
-    config,
-    services: new Map(services.map((s) => [s.id, s])),
-    store,
-    logger,
-    handleOrderSign: createOrderSignHandler({
-      allowlist: config.fhirAllowlist,
-      fhirTimeoutMs: config.fhirTimeoutMs,
-      fhirMaxPages: config.fhirMaxPages,
-      publicBaseUrl: config.publicBaseUrl,
-    }),
-    buildQuestionnaire,
-  });
+  const app = createServiceApp(config, logger, store, services);
 
   const server: Server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {

@@ -8,9 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
-import { buildQuestionnaire } from '../../src/cards/questionnaire';
-import { createOrderSignHandler } from '../../src/hooks/order-sign';
-import { createApp } from '../../src/http/app';
+import { createServiceApp } from '../../src/server/service';
 import { createLogger } from '../../src/log';
 import { loadServices } from '../../src/policy/load';
 import type { LoadedService } from '../../src/policy/types';
@@ -68,19 +66,7 @@ export async function startLiveApp(env: Record<string, string> = {}): Promise<Li
     auditRetentionDays: config.auditRetentionDays,
   });
   const services = realServices();
-  const app = createApp({
-    config,
-    services: new Map(services.map((s) => [s.id, s])),
-    store,
-    logger,
-    handleOrderSign: createOrderSignHandler({
-      allowlist: config.fhirAllowlist,
-      fhirTimeoutMs: config.fhirTimeoutMs,
-      fhirMaxPages: config.fhirMaxPages,
-      publicBaseUrl: config.publicBaseUrl,
-    }),
-    buildQuestionnaire,
-  });
+  const app = createServiceApp(config, logger, store, services);
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

@@ -5,11 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Extension, MedicationRequest } from 'fhir/r4';
-import { buildQuestionnaire } from '../../src/cards/questionnaire';
 import { loadConfig, type Config } from '../../src/config';
-import { createOrderSignHandler } from '../../src/hooks/order-sign';
 import type { Card, CdsResponse, HookRequest } from '../../src/hooks/types';
-import { createApp } from '../../src/http/app';
+import { createServiceApp } from '../../src/server/service';
 import { createLogger } from '../../src/log';
 import { loadServices } from '../../src/policy/load';
 import type { LoadedService } from '../../src/policy/types';
@@ -86,20 +84,7 @@ export async function buildServiceApp(options: ServiceAppOptions = {}): Promise<
     auditRetentionDays: config.auditRetentionDays,
   });
   const now = options.now ?? ((): Date => new Date(RECEIVED_AT));
-  const app = createApp({
-    config,
-    services: new Map(services.map((s) => [s.id, s])),
-    store,
-    logger: createLogger({ level: 'silent' }),
-    handleOrderSign: createOrderSignHandler({
-      allowlist: config.fhirAllowlist,
-      fhirTimeoutMs: config.fhirTimeoutMs,
-      fhirMaxPages: config.fhirMaxPages,
-      publicBaseUrl: config.publicBaseUrl,
-    }),
-    buildQuestionnaire,
-    now,
-  });
+  const app = createServiceApp(config, createLogger({ level: 'silent' }), store, services, now);
   return {
     app,
     config,
