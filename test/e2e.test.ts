@@ -500,6 +500,18 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
       ).toEqual(declared.sort());
     });
 
+    it('a patientId that cannot be put in a URL (a lone surrogate): 412 for the key it was needed for, no 500', async () => {
+      const body = fixture(LIKELY);
+      body.fhirServer = fhir.base;
+      body.context.patientId = '\ud800';
+      delete body.prefetch?.conditions;
+      const res = await sign(serviceId, body);
+      expect(res.status).toBe(412);
+      expect(issuesOf(res)).toEqual([
+        { code: 'processing', ours: 'prefetch-unavailable', expression: ['prefetch.conditions'] },
+      ]);
+    });
+
     it('a missing key the fhirServer cannot deliver (500): 412 prefetch-unavailable', async () => {
       const body = fixture(LIKELY);
       body.fhirServer = fhir.base;

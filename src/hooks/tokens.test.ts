@@ -47,6 +47,13 @@ describe('fillPrefetchTemplate', () => {
     });
   });
 
+  it('leaves a value that cannot be URL-encoded (a lone surrogate) unresolved instead of throwing', () => {
+    expect(fillPrefetchTemplate('Patient/{{context.patientId}}', { patientId: '\ud800' })).toEqual({
+      ok: false,
+      unresolved: ['{{context.patientId}}'],
+    });
+  });
+
   it('resolves today() tokens from the call date, never the clock', () => {
     expect(fillPrefetchTemplate('Observation?date=ge{{today() - 90 days}}', context, { today: '2024-03-01' })).toEqual({
       ok: true,

@@ -77,14 +77,24 @@ export function fillPrefetchTemplate(template: string, context: unknown, opts: F
   const unresolved: string[] = [];
   const url = template.replace(TOKEN, (whole: string, expression: string) => {
     const value = resolveToken(expression, context, opts);
-    if (value === undefined) {
+    // A value that is not well-formed Unicode (a lone surrogate) cannot be URL-encoded: the token stays unresolved.
+    const encoded = value === undefined ? undefined : encodeOrUndefined(value);
+    if (encoded === undefined) {
       unresolved.push(whole);
       return whole;
     }
-    return encodeURIComponent(value);
+    return encoded;
   });
   if (unresolved.length > 0 || url.includes('{{') || url.includes('}}')) {
     return { ok: false, unresolved: unresolved.length > 0 ? unresolved : [url] };
   }
   return { ok: true, url };
+}
+
+function encodeOrUndefined(value: string): string | undefined {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
