@@ -201,6 +201,14 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
     .all(notAllowed('GET, OPTIONS'));
 
   // Calling a CDS Service: https://cds-hooks.hl7.org/2.0/#calling-a-cds-service
+  /** Any other method on a service's paths: 404 for an unknown service, else 405. */
+  const postOnly = (id: string): never => {
+    if (!services.has(id)) {
+      throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
+    }
+    throw new MethodNotAllowed('POST, OPTIONS');
+  };
+
   router
     .route('/cds-services/:id')
     .post(async (req, res) => {
@@ -222,10 +230,7 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       finishCall(deps, req, state, 200, response);
     })
     .all((req) => {
-      if (!services.has(String(req.params['id']))) {
-        throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
-      }
-      throw new MethodNotAllowed('POST, OPTIONS');
+      postOnly(String(req.params['id']));
     });
 
   // Feedback: https://cds-hooks.hl7.org/2.0/#feedback
@@ -247,10 +252,7 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       finishCall(deps, req, state, 200, response);
     })
     .all((req) => {
-      if (!services.has(String(req.params['id']))) {
-        throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
-      }
-      throw new MethodNotAllowed('POST, OPTIONS');
+      postOnly(String(req.params['id']));
     });
 
   // The documentation Questionnaire of a service (contract section 6): canonical {base}/fhir/Questionnaire/{id}.
