@@ -351,6 +351,14 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
         );
       }
     });
+
+    it('a governed order whose id is not a FHIR id (blank): treated as without id', async () => {
+      const body = fixture(LIKELY);
+      body.context.draftOrders.entry![0]!.resource!.id = ' ';
+      const response = await signOk(serviceId, body);
+      expect(onlyAssessment(response).order).toBeUndefined();
+      expect(response.systemActions).toBeUndefined();
+    });
   });
 
   describe('max-cards and the CRD configuration switches', () => {

@@ -40,6 +40,9 @@ export interface EvaluationInput {
   medications?: Readonly<Record<string, unknown>>;
 }
 
+/** FHIR R4 `id`: 1 to 64 of A–Z, a–z, 0–9, `-` and `.`. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
 function messageOf(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
   return text.length > 300 ? `${text.slice(0, 300)}...` : text;
@@ -324,7 +327,8 @@ function evaluateOrder(
   return {
     orderIndex: governed.index,
     order: pristine,
-    ...(typeof id === 'string' && id !== '' ? { orderRef: `MedicationRequest/${id}` } : {}),
+    // An id that is not a FHIR id (blank, spaces, too long) cannot be referenced: treated as no id (contract §2).
+    ...(typeof id === 'string' && FHIR_ID.test(id) ? { orderRef: `MedicationRequest/${id}` } : {}),
     dates: { plannedStart, cycle1Start, received: ctx.receivedDate },
     cycle,
     priorCycles: referencesOf(index.priorCycles),
