@@ -31,6 +31,15 @@ const BASE_FIXTURES = [
   'child-stale-weight-bsa-dosing--full.json',
   'adult-over-quantity--full.json',
 ];
+// CI replays one fixed seed, so that a landing never depends on luck; elsewhere every run explores new inputs
+// (fast-check prints the seed of any failure; HOSTILE_SEED=<n> replays it).
+const SEED: number | undefined = process.env['HOSTILE_SEED']
+  ? Number(process.env['HOSTILE_SEED'])
+  : process.env['CI']
+    ? 20261122
+    : undefined;
+const SEEDED = SEED !== undefined ? { seed: SEED } : {};
+
 const RUNS = { raw: 5000, mutated: 3500, prefetch: 1200, injection: 300 };
 
 let live: LiveApp;
@@ -375,7 +384,7 @@ describe('hostile input', () => {
         }
         check(answer, parsed);
       }),
-      { numRuns: RUNS.raw }
+      { numRuns: RUNS.raw, ...SEEDED }
     );
   }, 120000);
 
@@ -385,7 +394,7 @@ describe('hostile input', () => {
         const body = JSON.stringify(request);
         check(await post(service, body), JSON.parse(body));
       }),
-      { numRuns: RUNS.mutated }
+      { numRuns: RUNS.mutated, ...SEEDED }
     );
   }, 120000);
 
@@ -484,7 +493,7 @@ describe('hostile input', () => {
           expect(outcome.issue.every((i) => i.expression && i.expression.length > 0)).toBe(true);
         }
       }),
-      { numRuns: RUNS.prefetch }
+      { numRuns: RUNS.prefetch, ...SEEDED }
     );
   }, 120000);
 
@@ -537,7 +546,7 @@ describe('hostile input', () => {
           }
         }
       }),
-      { numRuns: RUNS.injection }
+      { numRuns: RUNS.injection, ...SEEDED }
     );
   }, 120000);
 
