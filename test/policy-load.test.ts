@@ -1,6 +1,7 @@
 // The policy loader (house style 3.4): what it builds from cds-services/, what it refuses (with the file, the rule and
 // the expression in the message), and that a payer policy is data only: a copied folder under a new id answers like
 // the original, and a third policy is one new folder.
+import { dosingRules } from './helpers/dosing-rules';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -150,6 +151,8 @@ describe('loading cds-services', () => {
   test('dosing rules follow contract section 7', () => {
     for (const s of services) {
       const d = s.dosing;
+      // The dosing vectors (test/dosing-vectors.ts) run against exactly the tables the policies declare.
+      expect(d).toEqual(dosingRules);
       expect(d.weightThresholdKg).toBe(45);
       expect(d.weightMaxAgeDays).toEqual({ adult: 30, child: 7 });
       expect(d.bsaMaxAgeDays).toBe(30);

@@ -25,7 +25,7 @@ export const dosingRules: DosingRules = {
           ],
         },
         { from: 2, to: 5, lengthDays: 42, bands: [fullCycle] },
-        { from: 6, to: 9, lengthDays: 84, bands: [fullCycle] },
+        { from: 6, lengthDays: 84, bands: [fullCycle] },
       ],
     },
     mrd: { id: 'mrd', cycles: [{ from: 1, lengthDays: 42, bands: [fullCycle] }] },

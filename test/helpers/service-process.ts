@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { childrenOf } from '../../src/dev/bench-procs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -285,19 +286,6 @@ export function send(
   });
 }
 
-/** The process ids of `pid`'s children (Linux /proc). */
-export function childrenOf(pid: number): number[] {
-  try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter((s) => s !== '')
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** Whether a process is alive (and not a zombie). */
 export function isAlive(pid: number): boolean {
@@ -308,3 +296,5 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+export { childrenOf };
