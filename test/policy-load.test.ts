@@ -253,6 +253,30 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
     expect(loadError(dir)).toMatch(/criterion covered-diagnosis.*must NOT have additional properties \(severity\)/);
   });
 
+  test('a criterion or item without a short name, or with one over 60 characters', () => {
+    const missing = variant((p) => {
+      delete criterion(p, 'cd19-positive').short;
+    });
+    expect(loadError(missing.dir)).toMatch(/criterion cd19-positive.*must have required property 'short'/);
+    const long = variant((p) => {
+      criterion(p, 'cd19-positive').short = 'CD19 expression on the leukemic blasts by flow cytometry or IHC';
+    });
+    expect(loadError(long.dir)).toMatch(/criterion cd19-positive.*must NOT have more than 60 characters/);
+    const item = variant((p) => {
+      delete (p.documentation as Policy[])[0]?.short;
+    });
+    expect(loadError(item.dir)).toMatch(/item supporting-documentation.*must have required property 'short'/);
+  });
+
+  test('every criterion and documentation item carries its short name', () => {
+    for (const service of loadServices(servicesDir)) {
+      for (const entry of service.documentation) {
+        expect(entry.short.length).toBeGreaterThan(0);
+        expect(entry.short.length).toBeLessThanOrEqual(60);
+      }
+    }
+  });
+
   test('a criterion both always unknown and computed', () => {
     const { dir } = variant((p) => {
       criterion(p, 'first-or-second-remission').status = 'true';
@@ -465,6 +489,7 @@ describe('a payer policy is data only', () => {
       criteria: [
         {
           id: 'adult',
+          short: 'age of at least 18',
           clause: 'EX 1',
           description: 'The patient is 18 or older at the planned start',
           documentation: 'The date of birth.',

@@ -629,6 +629,7 @@ describe('buildResponse: text from the request is escaped in markdown', () => {
       criteria: [
         {
           id: 'cd19-positive',
+          short: 'CD19 on the leukemic blasts',
           clause: '000 A.i',
           description: 'CD19 *positive* | injected',
           status: 'met',

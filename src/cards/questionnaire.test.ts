@@ -64,8 +64,8 @@ describe('buildQuestionnaire', () => {
   test('duplicate documentation ids give one item; no documentation gives no item element', () => {
     const dup = makeService({
       documentation: [
-        { id: 'a', text: 'First', kind: 'attestation' },
-        { id: 'a', text: 'Again', kind: 'attestation' },
+        { id: 'a', short: 'first', text: 'First', kind: 'attestation' },
+        { id: 'a', short: 'again', text: 'Again', kind: 'attestation' },
       ],
     });
     expect(buildQuestionnaire(dup, 'http://x').item).toEqual([{ linkId: 'a', text: 'First', type: 'boolean' }]);

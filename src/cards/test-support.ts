@@ -34,15 +34,22 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
     documentation: [
       {
         id: 'which-remission',
+        short: 'first or second complete remission',
         text: 'Which complete remission (first or second) the patient is in',
         kind: 'unknown-criterion',
       },
       {
         id: 'no-live-vaccine-during-therapy',
+        short: 'no live vaccine during therapy',
         text: 'Attest that no live vaccine will be given during therapy',
         kind: 'attestation',
       },
-      { id: 'supporting-documentation', text: 'Chart notes supporting every criterion', kind: 'submit-with-request' },
+      {
+        id: 'supporting-documentation',
+        short: 'supporting documentation',
+        text: 'Chart notes supporting every criterion',
+        kind: 'submit-with-request',
+      },
     ],
     dosing: {
       weightThresholdKg: 45,
@@ -132,6 +139,7 @@ export function noDose(overrides: Partial<DoseAssessment> = {}): DoseAssessment 
 const MET: CriterionResult[] = [
   {
     id: 'cd19-positive',
+    short: 'CD19 on the leukemic blasts',
     clause: '000 A.i',
     description: 'CD19-positive B-cell precursor ALL',
     status: 'met',
@@ -139,12 +147,20 @@ const MET: CriterionResult[] = [
   },
   {
     id: 'relapsed-or-refractory',
+    short: 'relapsed or refractory disease',
     clause: '000 A.iii.A',
     description: 'Relapsed or refractory disease',
     status: 'met',
     evidence: ['Observation/phase-1', 'Condition/all-1'],
   },
-  { id: 'single-agent', clause: '000 A.ii', description: 'Used as single-agent therapy', status: 'met', evidence: [] },
+  {
+    id: 'single-agent',
+    short: 'blinatumomab as a single agent',
+    clause: '000 A.ii',
+    description: 'Used as single-agent therapy',
+    status: 'met',
+    evidence: [],
+  },
 ];
 
 const MISSING: MissingDocumentation[] = [

@@ -35,6 +35,8 @@ export interface CompiledFact {
 
 export interface CompiledCriterion {
   id: string;
+  /** At most 60 characters: what card summaries quote (contract section 6). */
+  short: string;
   clause: string;
   description: string;
   documentation: string;
@@ -47,6 +49,8 @@ export interface CompiledCriterion {
 
 export interface CompiledItem {
   id: string;
+  /** At most 60 characters: what card summaries quote (contract section 6). */
+  short: string;
   kind: Exclude<MissingDocumentation['kind'], 'unknown-criterion'>;
   clause: string;
   request: string;

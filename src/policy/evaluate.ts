@@ -142,6 +142,7 @@ function emptyAssessment(): DoseAssessment {
 function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json, ctx: CallContext): CriterionResult {
   const result: CriterionResult = {
     id: criterion.id,
+    short: criterion.short,
     clause: criterion.clause,
     description: criterion.description,
     status: 'unknown',

@@ -50,6 +50,7 @@ interface RawPolicy {
   facts?: Record<string, string>;
   criteria: Array<{
     id: string;
+    short: string;
     clause: string;
     description: string;
     documentation: string;
@@ -60,6 +61,7 @@ interface RawPolicy {
   }>;
   documentation?: Array<{
     id: string;
+    short: string;
     kind: 'attestation' | 'submit-with-request';
     clause: string;
     request: string;
@@ -521,6 +523,7 @@ export function loadService(folder: string): LoadedService {
     const where = `criterion ${c.id}`;
     return {
       id: c.id,
+      short: c.short,
       clause: c.clause,
       description: c.description,
       documentation: c.documentation,
@@ -596,7 +599,14 @@ export function loadService(folder: string): LoadedService {
     if (d.when === 'continuation' && !continuation) {
       fail(file, `item ${d.id}`, 'when: continuation needs a continuation: block');
     }
-    return { id: d.id, kind: d.kind, clause: d.clause, request: d.request, when: d.when ?? 'always' };
+    return {
+      id: d.id,
+      short: d.short,
+      kind: d.kind,
+      clause: d.clause,
+      request: d.request,
+      when: d.when ?? 'always',
+    };
   });
 
   // Cases beside the policy, covering every criterion.
@@ -652,8 +662,8 @@ export function loadService(folder: string): LoadedService {
     drugCodes,
     billingCode,
     documentation: [
-      ...criteria.map((c) => ({ id: c.id, text: c.documentation, kind: 'unknown-criterion' as const })),
-      ...items.map((d) => ({ id: d.id, text: d.request, kind: d.kind })),
+      ...criteria.map((c) => ({ id: c.id, short: c.short, text: c.documentation, kind: 'unknown-criterion' as const })),
+      ...items.map((d) => ({ id: d.id, short: d.short, text: d.request, kind: d.kind })),
     ],
     dosing,
     policy: compiled,

@@ -32,7 +32,7 @@ export interface LoadedService {
   /** HCPCS billing code for coverage-information `billingCode`. */
   billingCode: { system: string; code: string; display?: string };
   /** Documentation requests, one Questionnaire item each (contract section 6). */
-  documentation: Array<{ id: string; text: string; kind: MissingDocumentation['kind'] }>;
+  documentation: Array<{ id: string; short: string; text: string; kind: MissingDocumentation['kind'] }>;
   dosing: DosingRules;
   /** The compiled policy, opaque outside src/policy. */
   policy: unknown;
@@ -40,6 +40,8 @@ export interface LoadedService {
 
 export interface CriterionResult {
   id: string;
+  /** The criterion's declared short name (at most 60 characters), for card summaries. */
+  short: string;
   /** e.g. `000 A.iii.B`. */
   clause: string;
   description: string;
