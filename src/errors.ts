@@ -19,9 +19,17 @@ export const ERROR_CATALOGUE = {
   'wrong-hook': { status: 400, issueType: 'value' },
   'fhir-server-required': { status: 400, issueType: 'required' },
   'invalid-feedback': { status: 400, issueType: 'invalid' },
+  'unknown-card': { status: 400, issueType: 'not-found' },
+  'too-many-orders': { status: 400, issueType: 'too-costly' },
+  'invalid-body-encoding': { status: 400, issueType: 'structure' },
+  'payer-not-handled': { status: 400, issueType: 'not-supported' },
   'medication-unavailable': { status: 412, issueType: 'processing' },
+  'order-unavailable': { status: 412, issueType: 'processing' },
   'prefetch-unavailable': { status: 412, issueType: 'processing' },
   'method-not-allowed': { status: 405, issueType: 'not-supported' },
+  'deadline-exceeded': { status: 503, issueType: 'timeout' },
+  'audit-unavailable': { status: 503, issueType: 'transient' },
+  'not-ready': { status: 503, issueType: 'transient' },
   internal: { status: 500, issueType: 'exception' },
 } as const satisfies Record<string, { status: number; issueType: OperationOutcomeIssue['code'] }>;
 
@@ -80,4 +88,15 @@ export function toOperationOutcome(issues: ErrorIssue[]): OperationOutcome {
       return issue;
     }),
   };
+}
+
+/**
+ * The client of a call has gone (its connection closed before the answer): the work stops, nothing is sent, and the
+ * call is audited as abandoned (contract section 2). The reason of `CallContext.signal`.
+ */
+export class CallAbandoned extends Error {
+  constructor() {
+    super('the client closed the connection before the answer');
+    this.name = 'CallAbandoned';
+  }
 }

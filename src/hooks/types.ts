@@ -109,6 +109,8 @@ export interface CallContext {
   receivedDate: string;
   /** Epoch milliseconds by which the whole call must be answered (CDS_DEADLINE_MS). */
   deadline: number;
+  /** Aborted (with a `CallAbandoned` reason) when the client has gone; absent when nothing watches the connection. */
+  signal?: AbortSignal;
   /** Stage name -> milliseconds. */
   timings: Record<string, number>;
   /** Errors and notes worth a log field (criterion errors, unresolved history medications); no clinical values. */
