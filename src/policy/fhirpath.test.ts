@@ -234,6 +234,45 @@ describe('analysis and checks used by the loader', () => {
     expect(() => analyzeExpression('%a.where(')).toThrow();
   });
 
+  // Whether an expression reads its focus decides whether it may be computed once for all the orders of a call.
+  test.each([
+    ["code.coded('x')", true],
+    ['$this', true],
+    ['exists()', true],
+    ['Patient.name', true],
+    ['%context.id', true],
+    ["%a.where(code = 'x') and status = 'final'", true],
+    ['iif(code.exists(), 1, 0)', true],
+    ['%a.combine(code)', true],
+    ['%a.aggregate($this, code)', true],
+    ['%a[code]', true],
+    ['%a.coalesce(b)', true],
+    ["%a.where(code.coded('x'))", false],
+    ['iif(%t.exists(), %t, {})', false],
+    ['%a.where(%b.combine(code).exists())', false],
+    ['%a.select($this)', false],
+    ['%a.exists(code)', false],
+    ['%a.iif(code.exists(), 1, 0)', false],
+    ['%a.aggregate($this + $total, 0)', false],
+    ['%a[0].code', false],
+    ['(%a | %b).latest()', false],
+    ['%p.birthDate.ageInMonthsAt(%d) < 12', false],
+    ["%e.select(value.coded('x')).agree().where($this)", false],
+    ['%x is Patient', false],
+    ['%order.id', false],
+    ['1 + 2', false],
+  ])('%s reads its focus: %s', (expression, reads) => {
+    expect(analyzeExpression(expression).readsFocus).toBe(reads);
+  });
+
+  test('a focus-reading expression gives different results over different foci; the others do not', () => {
+    const vars = { a: [obs('a', '2024-05-01')] };
+    expect(run('%a.where(code.exists()).count() + iif(%a.exists(), 1, 0)', vars, { x: 1 })).toEqual(
+      run('%a.where(code.exists()).count() + iif(%a.exists(), 1, 0)', vars, { y: 2 })
+    );
+    expect(run('%a.combine(code).count()', vars, { code: 'x' })).not.toEqual(run('%a.combine(code).count()', vars, {}));
+  });
+
   test('built-in functions: unknown names and wrong parameter counts are found', () => {
     expect(checkBuiltinCall('where', 1)).toBeUndefined();
     expect(checkBuiltinCall('iif', 3)).toBeUndefined();

@@ -53,6 +53,17 @@ export const CUSTOM_FUNCTIONS: Readonly<Record<string, readonly number[]>> = {
   atLeast: [2],
 };
 
+/**
+ * Work done since the process started, for tests that check how evaluation grows with a call's size (contract
+ * section 2: linear cost): compiled expressions evaluated, and items `coded()` looked at.
+ */
+const evaluations = { expressions: 0, codedItems: 0 };
+
+/** A snapshot of the work counters. */
+export function evaluationCounts(): { expressions: number; codedItems: number } {
+  return { ...evaluations };
+}
+
 /** Names fhirpath itself provides as `%` variables. */
 export const FHIRPATH_BUILTIN_VARIABLES: ReadonlySet<string> = new Set(['ucum', 'context', 'factory']);
 
@@ -219,6 +230,7 @@ export function createFunctionTable(env: FunctionEnvironment): FunctionTable {
         if (!matcher) {
           throw new Error(`coded(): no code set named ${String(name)}`);
         }
+        evaluations.codedItems += input.length;
         return [input.some((v) => matcher.matchesConcept(v))];
       },
     },
@@ -358,7 +370,39 @@ export interface CallSite {
 export interface ExpressionAnalysis {
   variables: Set<string>;
   calls: CallSite[];
+  /**
+   * Whether the expression reads its focus (the input it is evaluated over): a path or `$this` at the root, a
+   * function applied to the root, a parameter evaluated against the root, or `%context`. An expression that does
+   * not can be evaluated over any focus with the same result.
+   */
+  readsFocus: boolean;
 }
+
+/** Variables fhirpath binds to the focus itself. */
+const FOCUS_VARIABLES: ReadonlySet<string> = new Set(['context', 'resource', 'rootResource']);
+
+/**
+ * How fhirpath 5.2.2 evaluates a function's parameters (its invocation table): `each` once per input item with
+ * `$this` the item (type Expr, and sort keys), `current` over the input without changing `$this` (ExprAtCurrent);
+ * every parameter not listed is evaluated against the enclosing `$this` (the root at the top level).
+ */
+const PARAMETER_SCOPES: Readonly<Record<string, ReadonlyArray<'each' | 'current' | 'enclosing'>>> = {
+  exists: ['each'],
+  all: ['each'],
+  where: ['each'],
+  select: ['each'],
+  repeat: ['each'],
+  repeatAll: ['each'],
+  aggregate: ['each', 'enclosing'],
+  iif: ['each', 'each', 'each'],
+  trace: ['enclosing', 'each'],
+  defineVariable: ['enclosing', 'each'],
+  sort: ['each', 'each', 'each', 'each', 'each', 'each', 'each', 'each'],
+  coalesce: ['current', 'current', 'current', 'current', 'current', 'current', 'current', 'current'],
+};
+
+/** Functions that use their input only as the `$this` of their parameters, never as a value. */
+const INPUT_AS_SCOPE_ONLY: ReadonlySet<string> = new Set(['iif']);
 
 interface AstNode {
   type?: string;
@@ -393,15 +437,14 @@ export function analyzeExpression(source: string): ExpressionAnalysis {
   const calls: CallSite[] = [];
   const walk = (node: AstNode): void => {
     if (node.type === 'ExternalConstantTerm') {
-      const name = node.delimitedText !== undefined ? unquote(node.delimitedText) : node.text;
+      const name = variableName(node);
       if (name !== undefined) {
-        variables.add(name.startsWith('`') || name.startsWith("'") ? unquote(name) : name);
+        variables.add(name);
       }
     }
     if (node.type === 'Functn') {
       const identifier = node.children?.find((c) => c.type === 'Identifier');
-      const paramList = node.children?.find((c) => c.type === 'ParamList');
-      const params = paramList?.children ?? [];
+      const params = functionParams(node);
       if (identifier?.text !== undefined) {
         const literals = params.map((p) => stringLiteralOf(p));
         const literal = literals[0];
@@ -418,7 +461,97 @@ export function analyzeExpression(source: string): ExpressionAnalysis {
     }
   };
   walk(ast);
-  return { variables, calls };
+  return { variables, calls, readsFocus: readsFocus(ast) };
+}
+
+function variableName(node: AstNode): string | undefined {
+  const name = node.delimitedText !== undefined ? unquote(node.delimitedText) : node.text;
+  if (name === undefined) {
+    return undefined;
+  }
+  return name.startsWith('`') || name.startsWith("'") ? unquote(name) : name;
+}
+
+function functionParams(functn: AstNode): AstNode[] {
+  return functn.children?.find((c) => c.type === 'ParamList')?.children ?? [];
+}
+
+/**
+ * Whether an expression reads its focus. The walk carries whether the implicit input at each point is the root
+ * (the focus): a chain starts there at the top level, inside the parameters of a function applied to the root, and
+ * inside parameters evaluated against the enclosing scope while that scope is the root. Conservative: a function
+ * applied to the root counts as reading it (unless it only scopes its parameters, as iif does).
+ */
+function readsFocus(ast: AstNode): boolean {
+  let reads = false;
+  const walk = (node: AstNode, atRoot: boolean): void => {
+    if (reads) {
+      return;
+    }
+    switch (node.type ?? '') {
+      case 'InvocationExpression': {
+        const [left, right] = node.children ?? [];
+        if (left) {
+          walk(left, atRoot);
+        }
+        if (right) {
+          invocation(right, false, atRoot);
+        }
+        return;
+      }
+      case 'InvocationTerm': {
+        const [inner] = node.children ?? [];
+        if (inner) {
+          invocation(inner, atRoot, atRoot);
+        }
+        return;
+      }
+      case 'ExternalConstantTerm': {
+        const name = variableName(node);
+        if (name !== undefined && FOCUS_VARIABLES.has(name)) {
+          reads = true;
+        }
+        return;
+      }
+      default:
+        for (const child of node.children ?? []) {
+          walk(child, atRoot);
+        }
+    }
+  };
+  /** An invocation whose input is the root (`inputIsRoot`), in a scope whose `$this` is the root (`scopeIsRoot`). */
+  const invocation = (node: AstNode, inputIsRoot: boolean, scopeIsRoot: boolean): void => {
+    switch (node.type ?? '') {
+      case 'MemberInvocation':
+        reads ||= inputIsRoot;
+        return;
+      case 'ThisInvocation':
+        reads ||= scopeIsRoot;
+        return;
+      case 'IndexInvocation':
+      case 'TotalInvocation':
+        return;
+      case 'FunctionInvocation': {
+        const functn = node.children?.find((c) => c.type === 'Functn');
+        const name = unquote2(functn?.children?.find((c) => c.type === 'Identifier')?.text ?? '');
+        if (inputIsRoot && !INPUT_AS_SCOPE_ONLY.has(name)) {
+          reads = true;
+          return;
+        }
+        const scopes = PARAMETER_SCOPES[name] ?? [];
+        functionParams(functn ?? {}).forEach((param, i) => {
+          const scope = scopes[i] ?? 'enclosing';
+          walk(param, scope === 'each' ? inputIsRoot : scope === 'current' ? inputIsRoot || scopeIsRoot : scopeIsRoot);
+        });
+        return;
+      }
+      default:
+        // Anything else (a future node type): assume it reads the focus.
+        reads = true;
+    }
+  };
+  walk(ast, true);
+  return reads;
 }
 
 function unquote2(identifier: string): string {
@@ -473,6 +606,8 @@ export interface CompiledExpression {
   readonly source: string;
   /** The `%variables` it reads. */
   readonly variables: ReadonlySet<string>;
+  /** Whether it reads its focus (see ExpressionAnalysis.readsFocus). */
+  readonly readsFocus: boolean;
   /**
    * Evaluates over `focus` (a copy) with `vars` (every variable it reads must be a key of `vars`, or fhirpath
    * throws). Results are plain values: resources, strings, numbers, booleans.
@@ -493,6 +628,10 @@ export function compileExpression(source: string, table: FunctionTable): Compile
   return {
     source,
     variables: analysis.variables,
-    evaluate: (focus, vars) => compiled(focus, vars) as unknown[],
+    readsFocus: analysis.readsFocus,
+    evaluate: (focus, vars) => {
+      evaluations.expressions += 1;
+      return compiled(focus, vars) as unknown[];
+    },
   };
 }
