@@ -18,6 +18,15 @@ export const BUILTIN_VARIABLES = [
 
 export type BuiltinVariable = (typeof BUILTIN_VARIABLES)[number];
 
+/**
+ * What can differ between the governed orders of one call (contract section 4): the order itself (the focus of
+ * every expression, and `%order`), its planned start and its start of cycle 1. Everything else (the data, the
+ * patient, the received date, the cycle number and prior cycles every order of a call shares) is the same for all.
+ */
+export const ORDER_DEPENDENCIES = ['order', 'plannedStart', 'cycle1Start'] as const;
+
+export type OrderDependency = (typeof ORDER_DEPENDENCIES)[number];
+
 export interface CompiledCollection {
   name: string;
   resourceType: string;
@@ -31,6 +40,11 @@ export interface CompiledCollection {
 export interface CompiledFact {
   name: string;
   expression: CompiledExpression;
+  /**
+   * What its value depends on among ORDER_DEPENDENCIES, derived at load from the expression and the facts it reads:
+   * empty = computed once per call; otherwise once per distinct value of these (per order when `order` is listed).
+   */
+  dependsOn: readonly OrderDependency[];
 }
 
 export interface CompiledCriterion {
@@ -43,6 +57,10 @@ export interface CompiledCriterion {
   alwaysUnknown: boolean;
   evidence?: CompiledExpression;
   status?: CompiledExpression;
+  /** What the evidence depends on among ORDER_DEPENDENCIES (see CompiledFact.dependsOn). */
+  evidenceDependsOn: readonly OrderDependency[];
+  /** What the whole result (evidence, status, documentation) depends on. */
+  dependsOn: readonly OrderDependency[];
   /** When set, this criterion not met makes the order not covered (e.g. under the minimum age), with this reason. */
   notCoveredWhenNotMet?: string;
 }
@@ -74,6 +92,8 @@ export interface CompiledExclusion {
   clause: string;
   reason: string;
   when: CompiledExpression;
+  /** What `when` depends on among ORDER_DEPENDENCIES. */
+  dependsOn: readonly OrderDependency[];
 }
 
 export interface CompiledPolicy {

@@ -272,7 +272,12 @@ export function indexCall(
           .map((c) => `${typeof c.system === 'string' ? c.system.trim() : ''}|${normalizeCode(c.code as string)}`)
       );
       for (const key of keys) {
-        observationsByCode.set(key, [...(observationsByCode.get(key) ?? []), resource]);
+        const list = observationsByCode.get(key);
+        if (list) {
+          list.push(resource);
+        } else {
+          observationsByCode.set(key, [resource]);
+        }
       }
     }
   }

@@ -5,8 +5,11 @@ import fc from 'fast-check';
 import { parse, stringify } from 'yaml';
 import * as assess from '../dosing/assess';
 import type { DoseInput } from '../dosing/types';
+import { CallAbandoned, HttpError } from '../errors';
 import { buildCaseInput, readCaseFile, type CaseFile, type PolicyCase } from './cases';
+import type { CompiledPolicy } from './compiled';
 import { evaluateOrders } from './evaluate';
+import { evaluationCounts } from './fhirpath';
 import { loadService } from './load';
 import type { LoadedService } from './types';
 
@@ -459,5 +462,109 @@ describe('speed (the issue: p99 <= 40 ms under load for about 30 resources)', ()
     }
     const mean = (performance.now() - started) / runs;
     expect(mean).toBeLessThan(25);
+  });
+});
+
+describe('cost grows linearly with the orders (contract section 2)', () => {
+  /** A call with `n` governed orders (distinct ids, same planned start) and as many co-ordered TKI drafts. */
+  function call(n: number): ReturnType<typeof input> {
+    const orders: PolicyCase['orders'] = [];
+    for (let i = 0; i < n; i++) {
+      orders.push({ use: 'blin-step-up', id: `blin-${i}` });
+      orders.push({ use: 'dasatinib', id: `tki-${i}`, status: 'draft' });
+    }
+    return input(mmm, mmmCases, { resources: [...relapsed.resources, 'prior-cycle', 'mrd-flow'], orders });
+  }
+
+  function work(n: number): { expressions: number; codedItems: number } {
+    const c = call(n);
+    const before = evaluationCounts();
+    const decisions = evaluateOrders(mmm, c);
+    const after = evaluationCounts();
+    expect(decisions).toHaveLength(n);
+    return { expressions: after.expressions - before.expressions, codedItems: after.codedItems - before.codedItems };
+  }
+
+  test('expressions evaluated and items looked at grow by the same amount for each order added', () => {
+    const [w5, w10, w20] = [work(5), work(10), work(20)];
+    // Exactly linear: the step from 10 to 20 orders is twice the step from 5 to 10.
+    expect(w20.expressions - w10.expressions).toBe(2 * (w10.expressions - w5.expressions));
+    expect(w20.codedItems - w10.codedItems).toBe(2 * (w10.codedItems - w5.codedItems));
+    // What is evaluated again for each order is only what reads the order: a handful of expressions.
+    expect((w10.expressions - w5.expressions) / 5).toBeLessThanOrEqual(6);
+  });
+
+  test('every order of a call gets the decision the first gets (shared results are not shared objects)', () => {
+    const summary = (d: ReturnType<typeof evaluateOrders>[number]): unknown => ({
+      ...d,
+      orderIndex: undefined,
+      order: undefined,
+      orderRef: undefined,
+      dose: { ...d.dose, correction: undefined },
+    });
+    const decisions = evaluateOrders(mmm, call(4));
+    for (const d of decisions) {
+      expect(summary(d)).toEqual(summary(decisions[0]!));
+      expect(d.criteria.find((c) => c.id === 'with-tki')?.evidence).toHaveLength(4);
+    }
+    expect(decisions[0]!.criteria[0]).not.toBe(decisions[1]!.criteria[0]);
+    expect(decisions[0]!.criteria[0]!.evidence).not.toBe(decisions[1]!.criteria[0]!.evidence);
+  });
+
+  test('what each rule depends on is derived from its expressions at load', () => {
+    const policy = mmm.policy as CompiledPolicy;
+    const fact = (name: string): readonly string[] | undefined => policy.facts.find((f) => f.name === name)?.dependsOn;
+    const criterion = (id: string): readonly string[] | undefined => policy.criterionById.get(id)?.dependsOn;
+    expect(fact('regimenDrugOrders')).toEqual([]);
+    expect(fact('treatmentPhase')).toEqual(['order']);
+    expect(fact('diagnosesAtCycle1')).toEqual(['cycle1Start']);
+    expect(fact('diseasePhase')).toEqual(['cycle1Start']);
+    expect(fact('activeToxicities')).toEqual(['plannedStart']);
+    expect(fact('statusSinceCycle1')).toEqual(['plannedStart', 'cycle1Start']);
+    expect(criterion('single-agent')).toEqual([]);
+    expect(criterion('with-tki')).toEqual([]);
+    expect(criterion('consolidation-phase')).toEqual(['order']);
+    expect(criterion('maintenance-alternating-with-pomp')).toEqual(['order']);
+    expect(policy.criterionById.get('maintenance-alternating-with-pomp')?.evidenceDependsOn).toEqual([]);
+    expect(criterion('relapsed-or-refractory')).toEqual(['cycle1Start']);
+    expect(policy.exclusions.map((x) => x.dependsOn)).toEqual([['cycle1Start'], ['cycle1Start']]);
+  });
+
+  test('orders with different planned starts each get their own dated facts', () => {
+    // The second order starts after a CD19-negative result: its start of cycle 1 (its own start) reads it.
+    const c = input(mmm, mmmCases, {
+      resources: [...relapsed.resources, { use: 'cd19-neg', effectiveDateTime: '2024-06-20' }],
+      orders: [
+        'blin-step-up',
+        { use: 'blin-28', id: 'blin-late', dosageInstruction: [{ timing: { repeat: { boundsPeriod: { start: '2024-07-01' } } } }] },
+      ],
+    });
+    const [first, second] = evaluateOrders(mmm, c);
+    expect(first?.criteria.find((r) => r.id === 'cd19-positive')?.status).toBe('met');
+    expect(second?.criteria.find((r) => r.id === 'cd19-positive')?.status).toBe('not-met');
+    expect(second?.dates).toMatchObject({ plannedStart: '2024-07-01', cycle1Start: '2024-07-01' });
+  });
+});
+
+describe('a call that must stop stops between orders (contract section 2)', () => {
+  test('past its deadline: 503 deadline-exceeded', () => {
+    const c = input(mmm, mmmCases, relapsed);
+    const past = { ...c, ctx: { ...c.ctx, deadline: Date.now() - 1 } };
+    let thrown: unknown;
+    try {
+      evaluateOrders(mmm, past);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(HttpError);
+    expect((thrown as HttpError).status).toBe(503);
+    expect((thrown as HttpError).issues[0]?.code).toBe('deadline-exceeded');
+  });
+
+  test('a client that has gone: CallAbandoned', () => {
+    const c = input(mmm, mmmCases, relapsed);
+    const controller = new AbortController();
+    controller.abort(new CallAbandoned());
+    expect(() => evaluateOrders(mmm, { ...c, ctx: { ...c.ctx, signal: controller.signal } })).toThrow(CallAbandoned);
   });
 });

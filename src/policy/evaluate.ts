@@ -1,13 +1,17 @@
 // Evaluates a loaded policy for the governed orders of one call (contract sections 4 and 5). Pure and synchronous:
-// no I/O and no clock (dates come from the data and `ctx.receivedDate`). The data is indexed once per call; every
-// expression was compiled at load and runs over copies with small collections as variables; facts and collections
-// are computed only when an expression reads them.
+// no I/O, and no clock in any decision (dates come from the data and `ctx.receivedDate`; the clock is read only to
+// stop a call past its deadline between orders). The data is indexed once per call; every expression was compiled
+// at load and runs over copies with small collections as variables; facts and collections are computed only when an
+// expression reads them, and a fact, criterion or exclusion is computed once per call, or once per value of what it
+// depends on (the order, its planned start, its start of cycle 1), so that a call's cost grows linearly with its
+// orders (contract section 2).
 import type { Observation } from 'fhir/r4';
 import { assessDose } from '../dosing/assess';
 import type { DoseAssessment } from '../dosing/types';
 import type { CallContext, GovernedOrder, HookRequest, PrefetchData } from '../hooks/types';
+import { assertCallContinues } from '../hooks/call-limits';
 import type { CodeMatcher } from './code-sets';
-import type { CompiledCriterion, CompiledPathway, CompiledPolicy } from './compiled';
+import type { CompiledCriterion, CompiledPathway, CompiledPolicy, OrderDependency } from './compiled';
 import {
   EVALUATION_DEPTH,
   collectionOf,
@@ -50,16 +54,13 @@ function messageOf(e: unknown): string {
 
 /** `Type/id` of every resource in an expression's result, once each, in order. */
 function referencesOf(items: unknown[]): string[] {
-  const refs: string[] = [];
+  const refs = new Set<string>();
   for (const item of items) {
     if (isObject(item) && typeof item.resourceType === 'string' && typeof item.id === 'string' && item.id !== '') {
-      const ref = `${item.resourceType}/${item.id}`;
-      if (!refs.includes(ref)) {
-        refs.push(ref);
-      }
+      refs.add(`${item.resourceType}/${item.id}`);
     }
   }
-  return refs;
+  return [...refs];
 }
 
 /** A status expression gives one boolean (met / not met) or nothing (unknown). */
@@ -76,34 +77,108 @@ function statusOf(result: unknown[]): CriterionStatus {
   throw new Error('the status expression must give one boolean or nothing');
 }
 
+/** A value computed once, or the error computing it threw (rethrown to every reader). */
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: Error };
+
+function attempt<T>(compute: () => T, label?: string): Outcome<T> {
+  try {
+    return { ok: true, value: compute() };
+  } catch (e) {
+    return {
+      ok: false,
+      error: label ? new Error(`${label}: ${messageOf(e)}`) : e instanceof Error ? e : new Error(messageOf(e)),
+    };
+  }
+}
+
+function valueOf<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) {
+    throw outcome.error;
+  }
+  return outcome.value;
+}
+
 /** Defines a lazily computed, memoised variable (errors are memoised too and rethrown to each reader). */
 function defineLazy(vars: Json, name: string, compute: () => unknown): void {
-  let done = false;
-  let value: unknown;
-  let error: Error | undefined;
+  let outcome: Outcome<unknown> | undefined;
   Object.defineProperty(vars, name, {
     enumerable: true,
     get: () => {
-      if (!done) {
-        done = true;
-        try {
-          value = compute();
-        } catch (e) {
-          error = new Error(`%${name}: ${messageOf(e)}`);
-        }
-      }
-      if (error) {
-        throw error;
-      }
-      return value;
+      outcome ??= attempt(compute);
+      return valueOf(outcome);
     },
   });
 }
 
-interface CallState {
-  index: CallIndex;
+/** What one order of the call is evaluated with. */
+interface OrderScope {
+  /** Position among the call's governed orders: what `order` dependencies are keyed by. */
+  position: number;
+  plannedStart: string;
+  cycle1Start: string;
+  focus: Json;
+  vars: Json;
+}
+
+/**
+ * The memo key of a rule for one order: the values of what it depends on (contract section 2, linear cost: a rule
+ * that reads neither the order nor its dates is computed once per call, one reading only the dates once per date).
+ */
+function keyOf(dependsOn: readonly OrderDependency[], scope: OrderScope): string {
+  let key = '';
+  for (const d of dependsOn) {
+    key += d === 'order' ? `#${scope.position}|` : `${scope[d]}|`;
+  }
+  return key;
+}
+
+/** A criterion evaluated once for a key: its result, and what to ask for when it is unknown. */
+interface CriterionOutcome {
+  result: CriterionResult;
+  request: string;
+}
+
+/** Everything computed for the call, shared by its orders: the index, collections and memoised rules. */
+class CallState {
   /** Collections, computed once per call on first use. */
-  collections: Map<string, Json[]>;
+  readonly collections = new Map<string, Json[]>();
+  private readonly memos = new Map<string, Map<string, Outcome<unknown>>>();
+  private patientMeasures?: ReturnType<typeof dosePatient>;
+
+  constructor(
+    readonly index: CallIndex,
+    private readonly policy: CompiledPolicy
+  ) {}
+
+  /** `compute()` once per rule and key; errors are memoised too. */
+  memo<T>(rule: string, key: string, compute: () => T, label?: string): Outcome<T> {
+    let byKey = this.memos.get(rule);
+    if (!byKey) {
+      byKey = new Map();
+      this.memos.set(rule, byKey);
+    }
+    let outcome = byKey.get(key) as Outcome<T> | undefined;
+    if (!outcome) {
+      outcome = attempt(compute, label);
+      byKey.set(key, outcome);
+    }
+    return outcome;
+  }
+
+  collection(collection: CompiledPolicy['collections'][number]): Json[] {
+    let value = this.collections.get(collection.name);
+    if (!value) {
+      value = collectionOf(this.index, collection);
+      this.collections.set(collection.name, value);
+    }
+    return value;
+  }
+
+  /** The weight, height and BSA Observations of the dose check: the same for every order of the call. */
+  doseMeasures(): ReturnType<typeof dosePatient> {
+    this.patientMeasures ??= dosePatient(this.index, this.policy.doseObservations);
+    return this.patientMeasures;
+  }
 }
 
 interface PathwayOutcome {
@@ -139,7 +214,12 @@ function emptyAssessment(): DoseAssessment {
   return { findings: [], prompts: [], arithmetic: [] };
 }
 
-function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json, ctx: CallContext): CriterionResult {
+function evaluateCriterion(
+  criterion: CompiledCriterion,
+  state: CallState,
+  scope: OrderScope,
+  ctx: CallContext
+): CriterionOutcome {
   const result: CriterionResult = {
     id: criterion.id,
     short: criterion.short,
@@ -148,13 +228,21 @@ function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json
     status: 'unknown',
     evidence: [],
   };
+  const request = criterion.documentation;
   if (criterion.alwaysUnknown || !criterion.status) {
-    return result;
+    return { result, request };
   }
+  const { evidence: evidenceExpression, status: statusExpression } = criterion;
   try {
-    const evidence = criterion.evidence ? criterion.evidence.evaluate(focus, vars) : [];
-    const scope = Object.create(vars, { evidence: { value: evidence, enumerable: true } }) as Json;
-    result.status = statusOf(criterion.status.evaluate(focus, scope));
+    const evidence = evidenceExpression
+      ? valueOf(
+          state.memo(`evidence ${criterion.id}`, keyOf(criterion.evidenceDependsOn, scope), () =>
+            evidenceExpression.evaluate(scope.focus, scope.vars)
+          )
+        )
+      : [];
+    const withEvidence = Object.create(scope.vars, { evidence: { value: evidence, enumerable: true } }) as Json;
+    result.status = statusOf(statusExpression.evaluate(scope.focus, withEvidence));
     result.evidence = referencesOf(evidence);
   } catch (e) {
     // Contract section 4: a criterion whose expression throws is unknown, and the error is logged with its id.
@@ -162,7 +250,13 @@ function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json
     result.evidence = [];
     ctx.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
   }
-  return result;
+  return { result, request };
+}
+
+/** What every order of the call shares (contract section 2): its cycle, and whether continuation criteria apply. */
+interface CallCycle {
+  cycle: number;
+  continuing: boolean;
 }
 
 function evaluateOrder(
@@ -170,6 +264,8 @@ function evaluateOrder(
   policy: CompiledPolicy,
   state: CallState,
   governed: GovernedOrder,
+  position: number,
+  calls: CallCycle,
   ctx: CallContext
 ): OrderDecision {
   const { index } = state;
@@ -178,10 +274,9 @@ function evaluateOrder(
   resolveMedication(focus, index.medications);
 
   const plannedStart = plannedStartOf(governed.order) ?? ctx.receivedDate;
-  const cycle = index.priorCycles.length + 1;
+  const { cycle, continuing } = calls;
   // The first prior cycle's planned start, or this order's; never after this order's own start.
   const cycle1Start = earlierOf(index.firstPriorStart ?? plannedStart, plannedStart) ?? plannedStart;
-  const continuing = policy.continuation !== undefined && cycle >= policy.continuation.fromCycle;
 
   const vars: Json = {
     order: focus,
@@ -193,18 +288,21 @@ function evaluateOrder(
     priorCycles: index.priorCycles,
     draftOrders: index.draftOrders,
   };
+  const scope: OrderScope = { position, plannedStart, cycle1Start, focus, vars };
   for (const collection of policy.collections) {
-    defineLazy(vars, collection.name, () => {
-      let value = state.collections.get(collection.name);
-      if (!value) {
-        value = collectionOf(index, collection);
-        state.collections.set(collection.name, value);
-      }
-      return value;
-    });
+    defineLazy(vars, collection.name, () => state.collection(collection));
   }
   for (const fact of policy.facts) {
-    defineLazy(vars, fact.name, () => fact.expression.evaluate(focus, vars));
+    defineLazy(vars, fact.name, () =>
+      valueOf(
+        state.memo(
+          `fact ${fact.name}`,
+          keyOf(fact.dependsOn, scope),
+          () => fact.expression.evaluate(focus, vars),
+          `%${fact.name}`
+        )
+      )
+    );
   }
 
   // Criteria: universal, every pathway's, and the continuation criteria from their cycle; declaration order.
@@ -213,26 +311,39 @@ function evaluateOrder(
     ...policy.pathways.flatMap((p) => p.criteria),
     ...(continuing && policy.continuation ? policy.continuation.criteria : []),
   ]);
-  const results = new Map<string, CriterionResult>();
+  const results = new Map<string, CriterionOutcome>();
   for (const criterion of policy.criteria) {
     if (needed.has(criterion.id)) {
-      results.set(criterion.id, evaluateCriterion(criterion, focus, vars, ctx));
+      const outcome = valueOf(
+        state.memo(`criterion ${criterion.id}`, keyOf(criterion.dependsOn, scope), () =>
+          evaluateCriterion(criterion, state, scope, ctx)
+        )
+      );
+      // Each decision gets its own copy: orders of one call may share a memoised result.
+      results.set(criterion.id, {
+        result: { ...outcome.result, evidence: [...outcome.result.evidence] },
+        request: outcome.request,
+      });
     }
   }
-  const statusOfId = (id: string): CriterionStatus => results.get(id)?.status ?? 'unknown';
+  const statusOfId = (id: string): CriterionStatus => results.get(id)?.result.status ?? 'unknown';
 
   // Exclusions (contract section 4).
   const notCoveredBy: string[] = [];
   const notCoveredReasons: string[] = [];
   for (const exclusion of policy.exclusions) {
-    try {
-      const result = exclusion.when.evaluate(focus, vars);
-      if (result.length > 0 && result.every((r) => r === true)) {
-        notCoveredBy.push(exclusion.id);
-        notCoveredReasons.push(exclusion.reason);
+    const outcome = state.memo(`exclusion ${exclusion.id}`, keyOf(exclusion.dependsOn, scope), () => {
+      try {
+        const result = exclusion.when.evaluate(focus, vars);
+        return result.length > 0 && result.every((r) => r === true);
+      } catch (e) {
+        ctx.errors.push({ where: `exclusion ${exclusion.id}`, message: messageOf(e) });
+        return false;
       }
-    } catch (e) {
-      ctx.errors.push({ where: `exclusion ${exclusion.id}`, message: messageOf(e) });
+    });
+    if (valueOf(outcome)) {
+      notCoveredBy.push(exclusion.id);
+      notCoveredReasons.push(exclusion.reason);
     }
   }
   const excluded = notCoveredBy.length > 0;
@@ -291,9 +402,9 @@ function evaluateOrder(
   const missingDocumentation: MissingDocumentation[] = [];
   if (best) {
     for (const id of best.criteria) {
-      const criterion = policy.criterionById.get(id);
-      if (criterion && statusOfId(id) === 'unknown') {
-        missingDocumentation.push({ criterion: id, kind: 'unknown-criterion', request: criterion.documentation });
+      const outcome = results.get(id);
+      if (outcome && outcome.result.status === 'unknown') {
+        missingDocumentation.push({ criterion: id, kind: 'unknown-criterion', request: outcome.request });
       }
     }
   }
@@ -317,7 +428,7 @@ function evaluateOrder(
       ...(schedule ? { schedule } : {}),
       indicationMet,
       rules: service.dosing,
-      patient: dosePatient(index, policy.doseObservations),
+      patient: state.doseMeasures(),
     });
   } catch (e) {
     ctx.errors.push({ where: 'dose', message: messageOf(e) });
@@ -347,7 +458,9 @@ function evaluateOrder(
           },
         }
       : {}),
-    criteria: policy.criteria.filter((c) => results.has(c.id)).map((c) => results.get(c.id) as CriterionResult),
+    criteria: policy.criteria
+      .filter((c) => results.has(c.id))
+      .map((c) => (results.get(c.id) as CriterionOutcome).result),
     missingDocumentation,
     authorization: {
       type: continuing ? 'continuation' : 'initial',
@@ -373,9 +486,18 @@ export function evaluateOrders(service: LoadedService, input: EvaluationInput): 
   if (orders.length === 0) {
     return [];
   }
-  const state: CallState = {
-    index: indexCall(request, data, policy.drug, ctx.notes, input.medications),
-    collections: new Map(),
+  const index = indexCall(request, data, policy.drug, ctx.notes, input.medications);
+  const state = new CallState(index, policy);
+  const cycle = index.priorCycles.length + 1;
+  const calls: CallCycle = {
+    cycle,
+    continuing: policy.continuation !== undefined && cycle >= policy.continuation.fromCycle,
   };
-  return orders.map((governed) => evaluateOrder(service, policy, state, governed, ctx));
+  const decisions: OrderDecision[] = [];
+  orders.forEach((governed, position) => {
+    // Contract section 2: a call past its deadline, or whose client has gone, stops between orders.
+    assertCallContinues(ctx);
+    decisions.push(evaluateOrder(service, policy, state, governed, position, calls, ctx));
+  });
+  return decisions;
 }

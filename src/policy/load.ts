@@ -12,6 +12,7 @@ import type { ServiceDefinition } from '../hooks/types';
 import { CodeMatcher, type CodeSetEntry } from './code-sets';
 import {
   BUILTIN_VARIABLES,
+  ORDER_DEPENDENCIES,
   type CompiledCollection,
   type CompiledCriterion,
   type CompiledExclusion,
@@ -19,6 +20,7 @@ import {
   type CompiledItem,
   type CompiledPathway,
   type CompiledPolicy,
+  type OrderDependency,
 } from './compiled';
 import {
   CUSTOM_FUNCTIONS,
@@ -206,6 +208,36 @@ function templateType(template: string): string | undefined {
 interface ExpressionScope {
   allowed: ReadonlySet<string>;
   where: string;
+}
+
+/**
+ * What an expression's value depends on among the things that differ between the orders of one call: the order
+ * (when it reads its focus or `%order`), `%plannedStart`, `%cycle1Start`, and whatever the facts it reads depend on.
+ * @param expressions - the expressions of one rule (a fact, an exclusion, a criterion's parts)
+ * @param facts - the dependencies of the facts declared so far
+ */
+function orderDependencies(
+  expressions: ReadonlyArray<CompiledExpression | undefined>,
+  facts: ReadonlyMap<string, readonly OrderDependency[]>
+): OrderDependency[] {
+  const found = new Set<OrderDependency>();
+  for (const expression of expressions) {
+    if (!expression) {
+      continue;
+    }
+    if (expression.readsFocus) {
+      found.add('order');
+    }
+    for (const name of expression.variables) {
+      if (name === 'order' || name === 'plannedStart' || name === 'cycle1Start') {
+        found.add(name);
+      }
+      for (const d of facts.get(name) ?? []) {
+        found.add(d);
+      }
+    }
+  }
+  return ORDER_DEPENDENCIES.filter((d) => found.has(d));
 }
 
 class PolicyCompiler {
@@ -504,11 +536,12 @@ export function loadService(folder: string): LoadedService {
   const compiler = new PolicyCompiler(file, codeSets, p.dosing.unitSynonyms);
   const base = new Set<string>([...builtins, ...collections.map((c) => c.name)]);
   const compiledFacts: CompiledFact[] = [];
+  const factDependencies = new Map<string, readonly OrderDependency[]>();
   for (const [name, source] of facts) {
-    compiledFacts.push({
-      name,
-      expression: compiler.compile(source, { allowed: new Set(base), where: `fact ${name}` }),
-    });
+    const expression = compiler.compile(source, { allowed: new Set(base), where: `fact ${name}` });
+    const dependsOn = orderDependencies([expression], factDependencies);
+    compiledFacts.push({ name, expression, dependsOn });
+    factDependencies.set(name, dependsOn);
     base.add(name);
   }
   const withEvidence = new Set<string>([...base, 'evidence']);
@@ -521,6 +554,15 @@ export function loadService(folder: string): LoadedService {
   }
   const criteria: CompiledCriterion[] = p.criteria.map((c) => {
     const where = `criterion ${c.id}`;
+    const evidence =
+      c.evidence !== undefined
+        ? compiler.compile(c.evidence, { allowed: base, where: `${where} (evidence)` })
+        : undefined;
+    const status =
+      c.status !== undefined
+        ? compiler.compile(c.status, { allowed: withEvidence, where: `${where} (status)` })
+        : undefined;
+    const evidenceDependsOn = orderDependencies([evidence], factDependencies);
     return {
       id: c.id,
       short: c.short,
@@ -528,12 +570,10 @@ export function loadService(folder: string): LoadedService {
       description: c.description,
       documentation: c.documentation,
       alwaysUnknown: c.alwaysUnknown === true,
-      ...(c.evidence !== undefined
-        ? { evidence: compiler.compile(c.evidence, { allowed: base, where: `${where} (evidence)` }) }
-        : {}),
-      ...(c.status !== undefined
-        ? { status: compiler.compile(c.status, { allowed: withEvidence, where: `${where} (status)` }) }
-        : {}),
+      ...(evidence ? { evidence } : {}),
+      ...(status ? { status } : {}),
+      evidenceDependsOn,
+      dependsOn: orderDependencies([evidence, status], factDependencies),
       ...(c.notCoveredWhenNotMet !== undefined ? { notCoveredWhenNotMet: c.notCoveredWhenNotMet } : {}),
     };
   });
@@ -588,12 +628,16 @@ export function loadService(folder: string): LoadedService {
   if (exclusionDup.length > 0) {
     fail(file, `exclusion ${exclusionDup[0] as string}`, 'duplicate exclusion id');
   }
-  const exclusions: CompiledExclusion[] = (p.exclusions ?? []).map((x) => ({
-    id: x.id,
-    clause: x.clause,
-    reason: x.reason,
-    when: compiler.compile(x.when, { allowed: base, where: `exclusion ${x.id} (when)` }),
-  }));
+  const exclusions: CompiledExclusion[] = (p.exclusions ?? []).map((x) => {
+    const when = compiler.compile(x.when, { allowed: base, where: `exclusion ${x.id} (when)` });
+    return {
+      id: x.id,
+      clause: x.clause,
+      reason: x.reason,
+      when,
+      dependsOn: orderDependencies([when], factDependencies),
+    };
+  });
 
   const items: CompiledItem[] = (p.documentation ?? []).map((d) => {
     if (d.when === 'continuation' && !continuation) {
