@@ -115,7 +115,7 @@ describe('indexCall', () => {
     expect(index.coverage).toBeUndefined();
   });
 
-  test('prior cycles: active or completed blinatumomab orders on file that are not draft orders', () => {
+  test('prior cycles: active, completed or stopped blinatumomab orders on file that are not draft orders', () => {
     const data = {
       medicationRequests: bundle(
         mr('h1', 'completed', {
@@ -130,9 +130,23 @@ describe('indexCall', () => {
       ),
     } as unknown as PrefetchData;
     const index = indexCall(request(mr('d1', 'draft')), data, drug, []);
-    expect(index.priorCycles.map((o) => o.id)).toEqual(['h1', 'h2']);
+    expect(index.priorCycles.map((o) => o.id)).toEqual(['h1', 'h2', 'h3']);
     expect(index.firstPriorStart).toBe('2024-02-01');
     expect(index.activeOrders.map((o) => o.id)).toEqual(['h2', 'tki']);
+  });
+
+  test('prior cycles are planned before the given start; undated ones count without placing cycle 1', () => {
+    const data = {
+      medicationRequests: bundle(
+        mr('before', 'completed', { authoredOn: '2024-05-31' }),
+        mr('same-day', 'completed', { authoredOn: '2024-06-01' }),
+        mr('after', 'active', { authoredOn: '2024-07-01' }),
+        mr('undated', 'completed')
+      ),
+    } as unknown as PrefetchData;
+    const index = indexCall(request(), data, drug, [], undefined, '2024-06-01');
+    expect(index.priorCycles.map((o) => o.id)).toEqual(['before', 'undated']);
+    expect(index.firstPriorStart).toBe('2024-05-31');
   });
 
   test('medications are resolved from contained resources and the data; unresolved ones are noted, not counted', () => {

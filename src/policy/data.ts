@@ -12,8 +12,11 @@ export type Json = Record<string, unknown>;
 const NEVER_COUNTS: ReadonlySet<string> = new Set(['entered-in-error', 'cancelled']);
 /** Draft orders with these statuses are not orders (contract section 2). */
 const NOT_ORDERS: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
-/** History orders that are one prior cycle each (data profile section 4). */
-const CYCLE_STATUSES: ReadonlySet<string> = new Set(['active', 'completed']);
+/**
+ * History orders that are one prior cycle each (contract section 4): a cycle started and interrupted (`stopped`)
+ * still counts toward the maximum.
+ */
+const CYCLE_STATUSES: ReadonlySet<string> = new Set(['active', 'completed', 'stopped']);
 
 export function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -154,7 +157,10 @@ export interface CallIndex {
   draftOrders: Json[];
   /** Active MedicationRequests on file that are not draft orders, medication resolved (copies). */
   activeOrders: Json[];
-  /** The prior blinatumomab cycles (copies), in data order. */
+  /**
+   * The prior blinatumomab cycles (copies), in data order: history orders planned before `priorCyclesBefore` (or
+   * undated); one planned on or after it is not a prior cycle (contract section 4).
+   */
   priorCycles: Json[];
   /** The planned start of the first prior cycle, when one is dated. */
   firstPriorStart?: string;
@@ -218,13 +224,16 @@ function addResource(found: Json[], value: unknown): void {
  * @param readMedications - Medications already read for the draft orders (governance, contract section 2), keyed
  *   `Medication/{id}`: a draft order naming one that the data lacks is resolved with it (a co-ordered TKI or
  *   chemotherapy written by reference still counts in the regimen). The data's own Medications win.
+ * @param priorCyclesBefore - the planned start prior cycles must come before (the earliest planned start of the
+ *   call's governed orders, so that they share one cycle number); absent: every dated history order counts.
  */
 export function indexCall(
   request: HookRequest,
   data: PrefetchData,
   drug: CodeMatcher,
   notes: string[],
-  readMedications?: Readonly<Record<string, unknown>>
+  readMedications?: Readonly<Record<string, unknown>>,
+  priorCyclesBefore?: string
 ): CallIndex {
   const originals: Json[] = [];
   for (const value of Object.values(isObject(data) ? data : {})) {
@@ -343,8 +352,14 @@ export function indexCall(
       continue;
     }
     if (carriesCode(order, drug)) {
+      // Planned on or after this call's orders: a later cycle on file, not a prior one. An undated order on file
+      // cannot be placed after them, so it counts (toward the maximum) without placing cycle 1.
+      const start = plannedStartOf(order);
+      if (start !== undefined && priorCyclesBefore !== undefined && start >= priorCyclesBefore) {
+        continue;
+      }
       priorCycles.push(order);
-      firstPriorStart = earlierOf(firstPriorStart, plannedStartOf(order));
+      firstPriorStart = earlierOf(firstPriorStart, start);
     }
   }
 

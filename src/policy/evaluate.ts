@@ -187,11 +187,22 @@ interface PathwayOutcome {
   criteria: string[];
   notMet: number;
   unknown: number;
+  indicationMet: boolean;
   setAside: boolean;
 }
 
+/**
+ * The best pathway (contract section 4): fewest not met, then fewest unknown, then one whose indication criterion is
+ * met, then declaration order.
+ */
 function rank(outcomes: PathwayOutcome[]): PathwayOutcome | undefined {
-  return [...outcomes].sort((a, b) => a.notMet - b.notMet || a.unknown - b.unknown || a.position - b.position)[0];
+  return [...outcomes].sort(
+    (a, b) =>
+      a.notMet - b.notMet ||
+      a.unknown - b.unknown ||
+      Number(b.indicationMet) - Number(a.indicationMet) ||
+      a.position - b.position
+  )[0];
 }
 
 function dosePatient(
@@ -370,16 +381,20 @@ function evaluateOrder(
       criteria: ids,
       notMet: statuses.filter((s) => s === 'not-met').length,
       unknown: statuses.filter((s) => s === 'unknown').length,
+      indicationMet: statusOfId(pathway.indication) === 'met',
       setAside: pathway.maxCycles !== undefined && pathway.maxCycles < cycle,
     };
   });
   const open = outcomes.filter((o) => !o.setAside);
   const viable = outcomes.filter((o) => o.notMet === 0);
-  const overCycleLimit = viable.length > 0 && viable.every((o) => o.setAside);
-  const best = excluded ? undefined : overCycleLimit ? rank(viable) : rank(open.length > 0 ? open : outcomes);
+  // Contract section 4: over the cycle limit when every pathway is set aside, or when some pathway has nothing not
+  // met and every such pathway is set aside.
+  const overCycleLimit = open.length === 0 || (viable.length > 0 && viable.every((o) => o.setAside));
+  const limitedBest = viable.length > 0 ? rank(viable) : rank(outcomes);
+  const best = excluded ? undefined : overCycleLimit ? limitedBest : rank(open);
   if (overCycleLimit) {
     // The best set-aside pathway names the limit (an exclusion may also apply: then there is no best pathway).
-    const limited = (best ?? rank(viable))?.pathway;
+    const limited = (best ?? limitedBest)?.pathway;
     notCoveredBy.push('cycle-limit');
     notCoveredReasons.push(
       limited
@@ -415,7 +430,7 @@ function evaluateOrder(
   }
 
   const lengths = best ? best.pathway.authorization : policy.authorization;
-  const indicationMet = best ? statusOfId(best.pathway.indication) === 'met' : false;
+  const indicationMet = best ? best.indicationMet : false;
   const schedule = best ? service.dosing.schedules[best.pathway.schedule] : undefined;
 
   let dose: DoseAssessment;
@@ -486,7 +501,13 @@ export function evaluateOrders(service: LoadedService, input: EvaluationInput): 
   if (orders.length === 0) {
     return [];
   }
-  const index = indexCall(request, data, policy.drug, ctx.notes, input.medications);
+  // Contract section 2: the governed orders of one call share one cycle number, so prior cycles are those planned
+  // before the earliest of their planned starts.
+  let earliest: string | undefined;
+  for (const governed of orders) {
+    earliest = earlierOf(earliest, plannedStartOf(governed.order) ?? ctx.receivedDate);
+  }
+  const index = indexCall(request, data, policy.drug, ctx.notes, input.medications, earliest);
   const state = new CallState(index, policy);
   const cycle = index.priorCycles.length + 1;
   const calls: CallCycle = {
