@@ -284,6 +284,45 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
     expect(loadError(dir)).toContain('criterion first-or-second-remission');
   });
 
+  test('a narrower documentation request on an always-unknown criterion, or reading an undeclared variable', () => {
+    const always = variant((p) => {
+      criterion(p, 'first-or-second-remission').documentationWhen = [{ when: 'true', documentation: 'x' }];
+    });
+    expect(loadError(always.dir)).toContain('criterion first-or-second-remission');
+    const undeclared = variant((p) => {
+      criterion(p, 'cd19-positive').documentationWhen = [{ when: '%nothing.exists()', documentation: 'x' }];
+    });
+    expect(loadError(undeclared.dir)).toMatch(
+      /criterion cd19-positive \(documentationWhen\[0\]\) "%nothing.exists\(\)": %nothing is not declared here/
+    );
+  });
+
+  test('a narrower documentation request replaces the criterion\'s when its condition holds and it is unknown', () => {
+    const { folder } = variant((p) => {
+      criterion(p, 'cd19-positive').documentationWhen = [
+        { when: '%evidence.exists()', documentation: 'A CD19 result on a second sample.' },
+      ];
+    });
+    const service = loadService(folder);
+    const cases = readCaseFile(path.join(folder, 'cases.yaml'));
+    const request = (resources: unknown[]): string | undefined => {
+      const call = buildCaseInput(service, cases, {
+        name: 't',
+        resources: resources as never,
+        orders: ['blin-step-up'],
+        expect: {},
+      });
+      const [d] = evaluateOrders(service, call);
+      return d?.missingDocumentation.find((m) => m.criterion === 'cd19-positive')?.request;
+    };
+    // Same-date disagreement: the results are on file, so the narrower request applies.
+    expect(
+      request(['dx-relapse', 'status-relapse', 'cd19-pos', { use: 'cd19-neg', effectiveDateTime: '2024-05-20T15:00:00Z' }])
+    ).toBe('A CD19 result on a second sample.');
+    // No result at all: the criterion's own request.
+    expect(request(['dx-relapse', 'status-relapse'])).toMatch(/^A flow cytometry or immunohistochemistry report/);
+  });
+
   test('a folder whose name differs from the id', () => {
     const { dir } = variant(() => undefined, { folder: 'blinatumomab-other' });
     expect(loadError(dir)).toMatch(

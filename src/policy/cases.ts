@@ -24,8 +24,11 @@ export interface Expectation {
   dates?: { plannedStart?: string; cycle1Start?: string };
   /** Criterion id -> status (`met`, `not-met`, `unknown`, or `absent` when not evaluated), or with evidence. */
   criteria?: Record<string, string | { status: string; evidence?: string[] }>;
-  /** Exactly the documentation listed: criterion or item id -> kind. */
-  missingDocumentation?: Record<string, string>;
+  /**
+   * Exactly the documentation listed: criterion or item id -> kind, or `{ kind, request }` to pin the words asked
+   * for too (contract section 6: a request asks only for what is unknown).
+   */
+  missingDocumentation?: Record<string, string | { kind: string; request: string }>;
   authorization?: { type?: string; cycle?: number; length?: string };
   /** Exactly what makes the order not covered (exclusion ids, criterion ids, `cycle-limit`); [] = nothing. */
   notCoveredBy?: string[];
@@ -310,9 +313,18 @@ export function compareWithExpectations(
     }
     if (e.missingDocumentation !== undefined) {
       const actual = Object.fromEntries(d.missingDocumentation.map((m) => [m.criterion, m.kind]));
+      const wanted = Object.fromEntries(
+        Object.entries(e.missingDocumentation).map(([id, want]) => [id, typeof want === 'string' ? want : want.kind])
+      );
       const sorted = (o: Record<string, string>): Array<[string, string]> =>
         Object.entries(o).sort(([a], [b]) => a.localeCompare(b));
-      check('missingDocumentation', sorted(actual), sorted(e.missingDocumentation));
+      check('missingDocumentation', sorted(actual), sorted(wanted));
+      for (const [id, want] of Object.entries(e.missingDocumentation)) {
+        if (typeof want !== 'string') {
+          const request = d.missingDocumentation.find((m) => m.criterion === id)?.request;
+          check(`missingDocumentation ${id} request`, request, want.request.replace(/\s+/g, ' ').trim());
+        }
+      }
     }
     if (e.authorization !== undefined) {
       for (const key of ['type', 'cycle', 'length'] as const) {

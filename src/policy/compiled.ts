@@ -12,6 +12,7 @@ export const BUILTIN_VARIABLES = [
   'cycle1Start',
   'receivedDate',
   'cycle',
+  'continuing',
   'priorCycles',
   'draftOrders',
 ] as const;
@@ -57,6 +58,11 @@ export interface CompiledCriterion {
   alwaysUnknown: boolean;
   evidence?: CompiledExpression;
   status?: CompiledExpression;
+  /**
+   * Narrower requests, when only part of what `documentation` asks for is missing (contract section 6: a request
+   * asks only for what is unknown): the first whose `when` (reading `%evidence`) is true replaces `documentation`.
+   */
+  documentationWhen: Array<{ when: CompiledExpression; documentation: string }>;
   /** What the evidence depends on among ORDER_DEPENDENCIES (see CompiledFact.dependsOn). */
   evidenceDependsOn: readonly OrderDependency[];
   /** What the whole result (evidence, status, documentation) depends on. */

@@ -239,7 +239,7 @@ function evaluateCriterion(
     status: 'unknown',
     evidence: [],
   };
-  const request = criterion.documentation;
+  let request = criterion.documentation;
   if (criterion.alwaysUnknown || !criterion.status) {
     return { result, request };
   }
@@ -255,10 +255,19 @@ function evaluateCriterion(
     const withEvidence = Object.create(scope.vars, { evidence: { value: evidence, enumerable: true } }) as Json;
     result.status = statusOf(statusExpression.evaluate(scope.focus, withEvidence));
     result.evidence = referencesOf(evidence);
+    if (result.status === 'unknown') {
+      // Contract section 6: a request asks only for what is unknown.
+      const narrower = criterion.documentationWhen.find((d) => {
+        const answer = d.when.evaluate(scope.focus, withEvidence);
+        return answer.length > 0 && answer.every((a) => a === true);
+      });
+      request = narrower?.documentation ?? request;
+    }
   } catch (e) {
     // Contract section 4: a criterion whose expression throws is unknown, and the error is logged with its id.
     result.status = 'unknown';
     result.evidence = [];
+    request = criterion.documentation;
     ctx.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
   }
   return { result, request };
@@ -296,6 +305,7 @@ function evaluateOrder(
     cycle1Start,
     receivedDate: ctx.receivedDate,
     cycle,
+    continuing,
     priorCycles: index.priorCycles,
     draftOrders: index.draftOrders,
   };

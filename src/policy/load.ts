@@ -59,6 +59,7 @@ interface RawPolicy {
     evidence?: string;
     status?: string;
     alwaysUnknown?: true;
+    documentationWhen?: Array<{ when: string; documentation: string }>;
     notCoveredWhenNotMet?: string;
   }>;
   documentation?: Array<{
@@ -562,6 +563,10 @@ export function loadService(folder: string): LoadedService {
       c.status !== undefined
         ? compiler.compile(c.status, { allowed: withEvidence, where: `${where} (status)` })
         : undefined;
+    const documentationWhen = (c.documentationWhen ?? []).map((d, i) => ({
+      when: compiler.compile(d.when, { allowed: withEvidence, where: `${where} (documentationWhen[${i}])` }),
+      documentation: d.documentation,
+    }));
     const evidenceDependsOn = orderDependencies([evidence], factDependencies);
     return {
       id: c.id,
@@ -572,8 +577,9 @@ export function loadService(folder: string): LoadedService {
       alwaysUnknown: c.alwaysUnknown === true,
       ...(evidence ? { evidence } : {}),
       ...(status ? { status } : {}),
+      documentationWhen,
       evidenceDependsOn,
-      dependsOn: orderDependencies([evidence, status], factDependencies),
+      dependsOn: orderDependencies([evidence, status, ...documentationWhen.map((d) => d.when)], factDependencies),
       ...(c.notCoveredWhenNotMet !== undefined ? { notCoveredWhenNotMet: c.notCoveredWhenNotMet } : {}),
     };
   });
