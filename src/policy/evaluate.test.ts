@@ -78,7 +78,7 @@ describe('errors inside expressions (contract section 4)', () => {
 
   test('a fact that throws makes only the criteria reading it unknown', () => {
     const service = mmmVariant((p) => {
-      p.facts.phaseResults = `(${String(p.facts.phaseResults)}).single()`;
+      p.facts.phaseEvidence = `(${String(p.facts.phaseEvidence)}).single()`;
     });
     const call = input(service, mmmCases, {
       resources: ['dx-relapse', 'cd19-pos', 'status-relapse', 'status-remission'],
@@ -93,7 +93,7 @@ describe('errors inside expressions (contract section 4)', () => {
       'criterion in-complete-remission',
       'criterion relapsed-or-refractory',
     ]);
-    expect(call.ctx.errors[0]?.message).toContain('%phaseResults');
+    expect(call.ctx.errors[0]?.message).toContain('%phaseEvidence');
   });
 
   test('a status expression giving something other than one boolean is an error', () => {
