@@ -201,7 +201,7 @@ export const vectors: DoseVector[] = [
     order: order(stepUpPeriods(28, 28)),
     expect: {
       correction: true,
-      findings: ['Days 1–7: ordered 28 mcg/day, expected 9 mcg/day'],
+      findings: ['Days 1–7: ordered 28 mcg/day exceeds the 9 mcg/day cap; expected 9 mcg/day'],
       correctedDoses: [
         { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
         { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
@@ -460,19 +460,112 @@ export const vectors: DoseVector[] = [
     expect: { correction: false, prompts: ['missing-height'] },
   },
 
-  // The 10 % line (expected 28.0)
+  // The hard caps (contract section 7, revision 2): a fixed dose above the cap is always a correction, whatever the
+  // tolerance (revision 2 overturned "30.8 is within 10 % of 28, so no correction"). Expected 28.0 in cycle 2.
   {
-    name: '10 % line: 30.8 is not a correction',
+    name: 'cap: a fixed 28.0 mcg/day is right',
     cycle: 2,
-    order: order(flatDuration(30.8)),
+    order: order(flatDuration(28)),
+    expect: { correction: false, expected: ['28'] },
+  },
+  {
+    name: 'cap: a fixed 28.1 mcg/day exceeds the 28 cap and is corrected (within 10 %)',
+    cycle: 2,
+    order: order(flatDuration(28.1)),
+    expect: {
+      correction: true,
+      findings: ['Days 1–28: ordered 28.1 mcg/day exceeds the 28 mcg/day cap; expected 28 mcg/day.'],
+      correctedDoses: [{ mcg: 28, days: 28 }],
+    },
+  },
+  {
+    name: 'cap: a fixed 27.9 mcg/day is within 10 % below and no correction',
+    cycle: 2,
+    order: order(flatDuration(27.9)),
     expect: { correction: false },
   },
   {
-    name: '10 % line: 30.9 is a correction',
+    name: 'cap: a fixed 28.5 mcg/day is corrected (revision 2)',
     cycle: 2,
-    order: order(flatDuration(30.9)),
-    expect: { correction: true, findings: ['ordered 30.9 mcg/day, expected 28 mcg/day (more than 10 % off)'] },
+    order: order(flatDuration(28.5)),
+    expect: { correction: true, findings: ['exceeds the 28 mcg/day cap'], correctedDoses: [{ mcg: 28, days: 28 }] },
   },
+  {
+    name: 'cap: a fixed 30 mcg/day is corrected (revision 2)',
+    cycle: 2,
+    order: order(flatDuration(30)),
+    expect: { correction: true, findings: ['exceeds the 28 mcg/day cap'], correctedDoses: [{ mcg: 28, days: 28 }] },
+  },
+  {
+    name: 'cap: a fixed 30.8 mcg/day is corrected (revision 2 overturned "within 10 %, no correction")',
+    cycle: 2,
+    order: order(flatDuration(30.8)),
+    expect: { correction: true, findings: ['ordered 30.8 mcg/day exceeds the 28 mcg/day cap'] },
+  },
+  {
+    name: 'cap: 28.04 rounds half up to 28 before comparing: no correction',
+    cycle: 2,
+    order: order(flatDuration(28.04)),
+    expect: { correction: false, arithmetic: ['28.04 mcg/day, rounded half up to 28 mcg/day'] },
+  },
+  {
+    name: 'cap: 28.05 rounds half up to 28.1 before comparing: over the cap',
+    cycle: 2,
+    order: order(flatDuration(28.05)),
+    expect: { correction: true, arithmetic: ['rounded half up to 28.1 mcg/day'] },
+  },
+  {
+    name: 'cap, step-up: 9.0 mcg/day on days 1–7 is right',
+    order: order(stepUpPeriods(9, 28)),
+    expect: { correction: false, expected: ['9', '28'] },
+  },
+  {
+    name: 'cap, step-up: 9.1 mcg/day on days 1–7 exceeds the 9 cap and is corrected (within 10 %)',
+    order: order(stepUpPeriods(9.1, 28)),
+    expect: {
+      correction: true,
+      findings: ['Days 1–7: ordered 9.1 mcg/day exceeds the 9 mcg/day cap; expected 9 mcg/day.'],
+      correctedDoses: [
+        { mcg: 9, period: ['2024-05-01', '2024-05-07'], sequence: 1 },
+        { mcg: 28, period: ['2024-05-08', '2024-05-28'], sequence: 2 },
+      ],
+    },
+  },
+  {
+    name: 'cap, step-up: 8.5 mcg/day on days 1–7 is within 10 % below and no correction',
+    order: order(stepUpPeriods(8.5, 28)),
+    expect: { correction: false },
+  },
+  {
+    name: 'cap, step-up: 28.1 mcg/day on days 8–28 exceeds the 28 cap',
+    order: order(stepUpPeriods(9, 28.1)),
+    expect: { correction: true, findings: ['Days 8–28: ordered 28.1 mcg/day exceeds the 28 mcg/day cap'] },
+  },
+  {
+    name: 'cap, BSA: 15 × 1.87 m² = 28.05 → 28.1 passes the cap: expected 28 (min of product and cap)',
+    weights: [weight(44.99)],
+    heights: [height(200)],
+    bsas: [bsa(1.87)],
+    cycle: 2,
+    order: order(flatDuration(28)),
+    expect: {
+      correction: false,
+      basis: 'bsa',
+      expected: ['28'],
+      arithmetic: ['15 mcg/m²/day × 1.87 m² = 28.05, rounded half up to tenths: 28.1 mcg/day; cap 28 mcg/day applies'],
+    },
+  },
+  {
+    name: 'cap, BSA: the same patient ordered the product 28.1 is corrected to the cap',
+    weights: [weight(44.99)],
+    heights: [height(200)],
+    bsas: [bsa(1.87)],
+    cycle: 2,
+    order: order(flatDuration(28.1)),
+    expect: { correction: true, expected: ['28'], correctedDoses: [{ mcg: 28, days: 28 }] },
+  },
+
+  // The 10 % line below the cap (expected 28.0; above it the cap decides first)
   {
     name: '10 % line: 25.2 is not a correction',
     cycle: 2,
@@ -481,10 +574,10 @@ export const vectors: DoseVector[] = [
   },
   { name: '10 % line: 25.1 is a correction', cycle: 2, order: order(flatDuration(25.1)), expect: { correction: true } },
   {
-    name: '10 % line: 30.85 rounds half up to 30.9 before comparing',
+    name: '10 % line: 25.15 rounds half up to 25.2 before comparing: no correction',
     cycle: 2,
-    order: order(flatDuration(30.85)),
-    expect: { correction: true, arithmetic: ['rounded half up to 30.9 mcg/day'] },
+    order: order(flatDuration(25.15)),
+    expect: { correction: false, arithmetic: ['rounded half up to 25.2 mcg/day'] },
   },
 
   // Quantity limits

@@ -81,7 +81,8 @@ describe('assessDose', () => {
           'It was used; chart a current weight.',
       },
     ]);
-    expect(result.findings).toEqual(['Days 1–28: ordered 35 mcg/day, expected 28 mcg/day (more than 10 % off).']);
+    // Over the cap: the cap is the reason (contract section 7: the caps are hard, whatever the tolerance).
+    expect(result.findings).toEqual(['Days 1–28: ordered 35 mcg/day exceeds the 28 mcg/day cap; expected 28 mcg/day.']);
     expect(result.correction?.summary).toBe('Correct the order: dose 28 mcg/day on days 1–28');
   });
 

@@ -233,7 +233,7 @@ class Assessment {
 
     if (this.full) {
       if (expected) {
-        this.compareWithSchedule(instructions, ordered, expected, basis, boundsForm);
+        this.compareWithSchedule(instructions, ordered, expected, boundsForm);
       }
     } else {
       this.compareWithCap(instructions, ordered, boundsForm);
@@ -276,8 +276,9 @@ class Assessment {
       const cap = roundHalfUp(new Dec(band.capMcgPerDay), 1);
       const days = `Days ${band.days[0]}–${band.days[1]}`;
       if (basis === 'fixed' || !bsa) {
-        const fixed = roundHalfUp(new Dec(band.fixedMcgPerDay), 1);
-        this.lines.push(`${days}: fixed ${formatDecimal(fixed)} mcg/day`);
+        // Contract section 7: the expected dose never exceeds the cap (a fixed dose above it is a table error).
+        const fixed = Dec.min(roundHalfUp(new Dec(band.fixedMcgPerDay), 1), cap);
+        this.lines.push(`${days}: fixed ${formatDecimal(fixed)} mcg/day (cap ${formatDecimal(cap)} mcg/day)`);
         return { band, days: band.days, mcgPerDay: fixed, cap };
       }
       const rate = new Dec(band.mcgPerM2PerDay);
@@ -334,7 +335,6 @@ class Assessment {
     instructions: InstructionReading[],
     ordered: Map<InstructionReading, Decimal>,
     expected: ExpectedBand[],
-    basis: 'fixed' | 'bsa',
     boundsForm: 'period' | 'duration' | 'none'
   ): void {
     const tolerance = new Dec(this.rules.doseTolerance);
@@ -369,7 +369,8 @@ class Assessment {
       orderedInBand.set(bandIndex, seen);
       const days = `Days ${band.days[0]}–${band.days[1]}`;
       const e = band.mcgPerDay;
-      const overCap = basis === 'bsa' && mcg.gt(band.cap);
+      // Contract section 7: the caps are hard, whatever the tolerance and whether the dose is fixed or by BSA.
+      const overCap = mcg.gt(band.cap);
       const offBy = mcg.minus(e).abs().gt(e.times(tolerance));
       if (overCap) {
         perBand.push(
