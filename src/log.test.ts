@@ -78,6 +78,17 @@ describe('log', () => {
     });
   });
 
+  it('counts what was dropped because it names another patient, and says nothing of it otherwise', () => {
+    const out = capture();
+    const logger = createLogger({ level: 'info', destination: out });
+    const entry = { kind: 'service' as const, serviceId: 'svc', method: 'POST', path: '/x', status: 200, durationMs: 1 };
+    logCall(logger, { ...entry, ctx: { ...ctx, otherPatient: { resources: 3, draftOrders: 1 } } });
+    logCall(logger, { ...entry, ctx });
+    const [first, second] = out.lines();
+    expect(first!['otherPatient']).toEqual({ resources: 3, draftOrders: 1 });
+    expect(second).not.toHaveProperty('otherPatient');
+  });
+
   it('logs a 5xx call at error level and clips long client identifiers', () => {
     const out = capture();
     const logger = createLogger({ level: 'info', destination: out });

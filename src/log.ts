@@ -123,6 +123,10 @@ export function logCall(logger: pino.Logger, entry: CallLogEntry): void {
     if (entry.ctx.notes.length) {
       line['notes'] = entry.ctx.notes;
     }
+    if (entry.ctx.otherPatient) {
+      // Counts only (contract section 2: resources naming another patient are dropped and counted).
+      line['otherPatient'] = entry.ctx.otherPatient;
+    }
   }
   const level = entry.status >= 500 ? 'error' : 'info';
   logger[level](line, entry.kind === 'service' ? 'service call' : 'feedback call');

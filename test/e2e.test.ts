@@ -512,6 +512,9 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
       const body = fixture(LIKELY);
       body.fhirServer = fhir.base;
       body.context.patientId = '\ud800';
+      // The order (and the Patient) must name that patient to be governed (contract section 2).
+      (body.context.draftOrders.entry![0]!.resource as MedicationRequest).subject = { reference: 'Patient/\ud800' };
+      (body.prefetch!.patient as { id: string }).id = '\ud800';
       delete body.prefetch?.conditions;
       const res = await sign(serviceId, body);
       expect(res.status).toBe(412);

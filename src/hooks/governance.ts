@@ -6,6 +6,7 @@ import type { Bundle, Medication, MedicationRequest } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
 import type { FhirFailure, FhirSession } from '../fhir/client';
 import { codeSet, hasAnyCode } from '../fhir/codes';
+import { namesAnotherPatient } from '../fhir/patient-scope';
 import type { LoadedService } from '../policy/types';
 import type { CallContext, GovernedOrder, HookRequest } from './types';
 
@@ -43,8 +44,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The MedicationRequests of `draftOrders` that may be governed, with their index in `entry`. */
-function candidateOrders(request: HookRequest): Array<{ index: number; order: MedicationRequest }> {
+/**
+ * The MedicationRequests of `draftOrders` that may be governed, with their index in `entry`. One whose subject names
+ * another patient is not governed (contract section 2): it is counted and noted.
+ */
+function candidateOrders(request: HookRequest, ctx: CallContext): Array<{ index: number; order: MedicationRequest }> {
   const draftOrders: unknown = request.context?.draftOrders;
   const entries: unknown = isObject(draftOrders) ? draftOrders.entry : undefined;
   if (!Array.isArray(entries)) {
@@ -57,6 +61,14 @@ function candidateOrders(request: HookRequest): Array<{ index: number; order: Me
       return;
     }
     if (typeof resource.status === 'string' && EXCLUDED_STATUSES.has(resource.status)) {
+      return;
+    }
+    if (namesAnotherPatient(resource, request.context.patientId)) {
+      ctx.otherPatient = {
+        resources: ctx.otherPatient?.resources ?? 0,
+        draftOrders: (ctx.otherPatient?.draftOrders ?? 0) + 1,
+      };
+      ctx.notes.push(`draftOrders.entry[${index}] names another patient than context.patientId: not governed`);
       return;
     }
     result.push({ index, order: resource as unknown as MedicationRequest });
@@ -157,7 +169,7 @@ export async function findGovernedOrders(
 ): Promise<GovernanceResult> {
   const codes = codeSet(service.drugCodes);
   const fhirServer = typeof request.fhirServer === 'string' ? request.fhirServer : undefined;
-  const candidates = candidateOrders(request);
+  const candidates = candidateOrders(request, ctx);
   const prefetched = prefetchedMedications(request);
   const medications = new Map<string, Medication>();
   const governed = new Set<number>();
@@ -189,7 +201,12 @@ export async function findGovernedOrders(
             governed.add(index);
           }
         } else {
-          toRead.set(pointer.ref, [...(toRead.get(pointer.ref) ?? []), index]);
+          const waiting = toRead.get(pointer.ref);
+          if (waiting) {
+            waiting.push(index);
+          } else {
+            toRead.set(pointer.ref, [index]);
+          }
         }
         break;
       }

@@ -5,6 +5,7 @@
 import type { Bundle, FhirResource } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
 import type { FhirResult, FhirSession } from '../fhir/client';
+import { namesAnotherPatient } from '../fhir/patient-scope';
 import type { LoadedService } from '../policy/types';
 import { fillPrefetchTemplate } from './tokens';
 import type { CallContext, HookRequest, PrefetchData } from './types';
@@ -23,9 +24,11 @@ function hasNextLink(bundle: Bundle): boolean {
 
 /** What the request's prefetch says about one key. */
 type PrefetchState =
-  { kind: 'null' } | { kind: 'value'; value: FhirResource } | { kind: 'fetch'; why: 'absent' | 'operation-outcome' };
+  | { kind: 'null' }
+  | { kind: 'value'; value: FhirResource }
+  | { kind: 'fetch'; why: 'absent' | 'operation-outcome' | 'other-patient' };
 
-function stateOf(prefetch: unknown, key: string): PrefetchState {
+function stateOf(prefetch: unknown, key: string, patientId: string): PrefetchState {
   if (!isObject(prefetch) || !Object.prototype.hasOwnProperty.call(prefetch, key)) {
     return { kind: 'fetch', why: 'absent' };
   }
@@ -40,7 +43,42 @@ function stateOf(prefetch: unknown, key: string): PrefetchState {
   if (value.resourceType === 'OperationOutcome') {
     return { kind: 'fetch', why: 'operation-outcome' };
   }
+  if (value.resourceType !== 'Bundle' && namesAnotherPatient(value, patientId)) {
+    // Contract section 2: a Patient (or any single resource) naming another patient counts as absent.
+    return { kind: 'fetch', why: 'other-patient' };
+  }
   return { kind: 'value', value: value as unknown as FhirResource };
+}
+
+/**
+ * The data without what names another patient (contract section 2, "Only this patient's data"), whether it came
+ * from prefetch or from the FHIR server: Bundle entries naming another patient are left out, a single resource doing
+ * so becomes null (no data). Resources naming no patient are kept. Returns how many were dropped.
+ */
+function keepThisPatient(data: PrefetchData, patientId: string): number {
+  let dropped = 0;
+  for (const [key, value] of Object.entries(data)) {
+    if (value === null) {
+      continue;
+    }
+    if (value.resourceType === 'Bundle') {
+      const entries: unknown = value.entry;
+      if (!Array.isArray(entries)) {
+        continue;
+      }
+      const kept = entries.filter(
+        (entry: unknown) => !namesAnotherPatient(isObject(entry) ? entry.resource : undefined, patientId)
+      );
+      if (kept.length !== entries.length) {
+        dropped += entries.length - kept.length;
+        data[key] = { ...value, entry: kept as Bundle['entry'] };
+      }
+    } else if (namesAnotherPatient(value, patientId)) {
+      dropped += 1;
+      data[key] = null;
+    }
+  }
+  return dropped;
 }
 
 /** A template that reads one resource (`Patient/{{context.patientId}}`) rather than searching. */
@@ -53,8 +91,10 @@ type KeyOutcome =
 
 /**
  * Returns every key of the service's prefetch (contract section 3): a prefetch value is used (its `next` links
- * followed when a session exists); `null` or an empty search result means no data; an absent key or an
- * OperationOutcome value is fetched from the FHIR server. Call only when some order is governed. The request is never
+ * followed when a session exists); `null` or an empty search result means no data; an absent key, an OperationOutcome
+ * value or a single resource naming another patient is fetched from the FHIR server. Whatever names another patient
+ * than `context.patientId` is then dropped, from prefetch and fetched data alike, and counted in
+ * `ctx.otherPatient` (contract section 2). Call only when some order is governed. The request is never
  * modified: from its prefetch, a Bundle and its `entry` list are copied, but the resources are the request's own, to
  * be read only (evaluation copies what it reads).
  *
@@ -72,13 +112,15 @@ export async function gatherData(
 ): Promise<PrefetchData> {
   const templates = service.definition.prefetch;
   const keys = Object.keys(templates);
+  const patientId = request.context.patientId;
+  let otherPatientValues = 0;
   const noServer =
     typeof request.fhirServer === 'string' && request.fhirServer.trim() !== ''
       ? 'the fhirServer is not allowed by CDS_FHIR_ALLOWLIST'
       : 'the request has no fhirServer';
 
   const gatherKey = async (key: string): Promise<KeyOutcome> => {
-    const state = stateOf(request.prefetch, key);
+    const state = stateOf(request.prefetch, key, patientId);
     if (state.kind === 'null') {
       return { ok: true, value: null };
     }
@@ -93,7 +135,15 @@ export async function gatherData(
       const result = await session.continueSearch(value);
       return settle(result, 'following the next links of the prefetched Bundle failed', Date.now() - started);
     }
-    const why = state.why === 'operation-outcome' ? 'the prefetch value was an OperationOutcome and ' : '';
+    if (state.why === 'other-patient') {
+      otherPatientValues += 1;
+    }
+    const why =
+      state.why === 'operation-outcome'
+        ? 'the prefetch value was an OperationOutcome and '
+        : state.why === 'other-patient'
+          ? 'the prefetch value names another patient and '
+          : '';
     const template = templates[key] ?? '';
     const filled = fillPrefetchTemplate(template, request.context, { today: ctx.receivedDate });
     if (!filled.ok) {
@@ -137,6 +187,10 @@ export async function gatherData(
   });
   ctx.timings.fetchSlowestMs = slowest;
   ctx.timings.fetchSumMs = sum;
+  const dropped = otherPatientValues + keepThisPatient(data, patientId);
+  if (dropped > 0) {
+    ctx.otherPatient = { resources: dropped, draftOrders: ctx.otherPatient?.draftOrders ?? 0 };
+  }
   if (issues.length > 0) {
     throw new HttpError(issues);
   }

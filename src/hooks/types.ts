@@ -118,4 +118,9 @@ export interface CallContext {
   notes: string[];
   /** How many draft orders were governed (set by the pipeline; the log line counts coverage cards without it). */
   governedOrders?: number;
+  /**
+   * What was dropped because it names another patient than `context.patientId` (contract section 2): prefetched or
+   * fetched resources, and draft orders (not governed). Absent when nothing was.
+   */
+  otherPatient?: { resources: number; draftOrders: number };
 }

@@ -1,6 +1,7 @@
 // The data of one call, indexed once (contract sections 2 and 4; the p99 budget): every resource of the
 // prefetch copied once (fhirpath annotates what it reads), results that never count removed, resources indexed by
 // type and Observations by code, medications resolved, draft and history orders told apart, prior cycles counted.
+import { namesAnotherPatient } from '../fhir/patient-scope';
 import type { HookRequest, PrefetchData } from '../hooks/types';
 import { normalizeCode, type CodeMatcher } from './code-sets';
 import type { CompiledCollection } from './compiled';
@@ -310,10 +311,12 @@ export function indexCall(
       ? copyJson(patientValue as unknown as Json, EVALUATION_DEPTH)
       : byType.get('Patient')?.[0];
 
-  // Draft orders: every MedicationRequest of draftOrders; those cancelled, entered in error or stopped are not orders.
+  // Draft orders: every MedicationRequest of draftOrders; those cancelled, entered in error or stopped are not orders,
+  // nor those naming another patient (contract section 2: governance counted them; they are not this regimen's).
   const draftOrders: Json[] = [];
   const draftIds = new Set<string>();
   const draftBundle: unknown = isObject(request.context) ? request.context.draftOrders : undefined;
+  const patientId: unknown = isObject(request.context) ? request.context.patientId : undefined;
   for (const entry of asArray(isObject(draftBundle) ? draftBundle.entry : undefined)) {
     const resource: unknown = isObject(entry) ? entry.resource : undefined;
     if (!isObject(resource) || resource.resourceType !== 'MedicationRequest') {
@@ -323,6 +326,9 @@ export function indexCall(
       draftIds.add(resource.id);
     }
     if (typeof resource.status === 'string' && NOT_ORDERS.has(resource.status)) {
+      continue;
+    }
+    if (typeof patientId === 'string' && namesAnotherPatient(resource, patientId)) {
       continue;
     }
     const copy = copyJson(resource, EVALUATION_DEPTH);
