@@ -1,5 +1,6 @@
 // The benchmark's report: its JSON shape (bench-results/latest.json), the console table and the markdown for the
 // README.
+import type { OrderScalingRow } from './bench-orders';
 
 export interface RoundResult {
   round: number;
@@ -72,7 +73,21 @@ export interface BenchReport {
   };
   checks: string[];
   scenarios: ScenarioReport[];
+  /** Scenario 5: the service's CPU per call by the number of governed orders. */
+  orderScaling?: OrderScalingRow[];
   targets: Array<{ name: string; value: number; limit: number; met: boolean }>;
+}
+
+function orderScalingLines(report: BenchReport): string[] {
+  const rows = report.orderScaling ?? [];
+  if (rows.length === 0) {
+    return [];
+  }
+  return [
+    '| governed orders | CPU ms per call | x one | calls measured | wall ms per call |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.orders} | ${r.cpuMsPerCall} | ${r.timesOne} | ${r.calls} | ${r.wallMsPerCall} |`),
+  ];
 }
 
 function rssText(byPid: Record<string, number>): string {
@@ -148,6 +163,10 @@ export function formatTable(report: BenchReport): string {
       out.push(extra);
     }
   }
+  const scaling = orderScalingLines(report);
+  if (scaling.length > 0) {
+    out.push('', 'Scenario 5, the service CPU per call by governed orders (one call at a time):', ...scaling);
+  }
   out.push('');
   for (const t of report.targets) {
     out.push(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.name}: ${t.value} (limit ${t.limit})`);
@@ -192,6 +211,16 @@ export function formatMarkdown(report: BenchReport): string {
   const st = stagesLine(report, '1');
   if (st) {
     out.push(`- ${st}`);
+  }
+  const scaling = orderScalingLines(report);
+  if (scaling.length > 0) {
+    out.push(
+      '',
+      'Scenario 5 (orders): the service process CPU per call (user + system, from /proc) for a call with 1, 10 and 100 ' +
+        "governed orders, scenario 1's patient, one call at a time after a warm-up:",
+      '',
+      ...scaling
+    );
   }
   out.push('');
   out.push('| target | measured | limit | met |');

@@ -5,8 +5,11 @@
 //   3. fhir-fallback    no prefetch, the order coded inline, the embedded FHIR server in its own process, each key
 //                       one page; the call's latency next to its slowest FHIR query and the sum of its queries
 //   4. production       scenario 1 in production mode with a fresh JWT per request, CDS_WORKERS=2
+//   5. orders           the service's CPU per call for 1, 10 and 100 governed orders (scenario 1's patient, one call
+//                       at a time, development, one process): contract section 2 allows 100 at most 120 x one
 // Prints a table and writes bench-results/latest.json (and latest.md). Knobs: BENCH_DURATION_S (10),
-// BENCH_WARMUP_S (2), BENCH_ROUNDS (2), BENCH_CONNECTIONS (10), BENCH_SCENARIOS (e.g. "1,3").
+// BENCH_WARMUP_S (2), BENCH_ROUNDS (2), BENCH_CONNECTIONS (10), BENCH_SCENARIOS (e.g. "1,3"), BENCH_ORDERS_S (4 s of
+// calls per order count in scenario 5).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +36,7 @@ import {
   withRealisticHistory,
   type BenchIssuer,
 } from './bench-requests';
+import { measureOrderScaling } from './bench-orders';
 import { formatMarkdown, formatTable, type BenchReport, type RoundResult, type ScenarioReport } from './bench-report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -51,6 +55,7 @@ const DURATION_S = envNumber('BENCH_DURATION_S', 10);
 const WARMUP_S = envNumber('BENCH_WARMUP_S', 2);
 const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 2));
 const CONNECTIONS = Math.floor(envNumber('BENCH_CONNECTIONS', 10));
+const ORDERS_S = envNumber('BENCH_ORDERS_S', 4);
 /**
  * Node flags of the service processes: those `npm start` passes (the `--` options between `node` and
  * `scripts/start.js` in package.json), so the bench runs the service as it is run; BENCH_NODE_FLAGS overrides.
@@ -70,7 +75,7 @@ function startScriptFlags(): string {
   }
 }
 const SCENARIOS = new Set(
-  (process.env['BENCH_SCENARIOS'] ?? '1,2,3,4')
+  (process.env['BENCH_SCENARIOS'] ?? '1,2,3,4,5')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
@@ -443,6 +448,23 @@ async function main(): Promise<void> {
         scenarios.push(await runScenario(plan, ceiling.ready.port, ceiling.child));
       }
     }
+    // Scenario 5: the cost of a call by its governed orders, while nothing else loads the service.
+    let orderScaling: BenchReport['orderScaling'];
+    if (SCENARIOS.has('5')) {
+      process.stdout.write(
+        `\n== scenario 5 orders: CPU per call for 1, 10 and 100 governed orders, ${ORDERS_S} s each\n`
+      );
+      const pid = dev.pids()[0];
+      if (pid === undefined) {
+        throw new Error('scenario 5: no service process id');
+      }
+      orderScaling = await measureOrderScaling(dev.port, pid, SERVICE_PATH, full, { seconds: ORDERS_S });
+      for (const row of orderScaling) {
+        process.stdout.write(
+          `${row.orders} orders: ${row.cpuMsPerCall} ms CPU per call (${row.timesOne} x one), ${row.calls} calls\n`
+        );
+      }
+    }
     const devStop = await dev.stop();
     services.splice(services.indexOf(dev), 1);
 
@@ -537,6 +559,7 @@ async function main(): Promise<void> {
       },
       checks,
       scenarios,
+      ...(orderScaling ? { orderScaling } : {}),
       targets: [],
     };
     report.targets = evaluateTargets(report);
@@ -604,6 +627,15 @@ function evaluateTargets(report: BenchReport): BenchReport['targets'] {
     limit: 1500,
     met: report.startup.developmentFirstRequestMs <= 1500,
   });
+  const hundred = report.orderScaling?.find((r) => r.orders === 100);
+  if (hundred) {
+    targets.push({
+      name: '100 governed orders cost <= 120 x one (service CPU per call, contract section 2)',
+      value: hundred.timesOne,
+      limit: 120,
+      met: hundred.timesOne <= 120,
+    });
+  }
   const rssMax = Math.max(0, ...report.scenarios.flatMap((s) => Object.values(s.service.rssMbByPid)));
   targets.push({
     name: 'each service process < 150 MB RSS under load',
