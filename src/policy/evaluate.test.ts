@@ -511,6 +511,63 @@ describe('cost grows linearly with the orders (contract section 2)', () => {
     expect(decisions[0]!.criteria[0]!.evidence).not.toBe(decisions[1]!.criteria[0]!.evidence);
   });
 
+  test('each order of a call is decided as it would be if it were the only one governed (both policies)', () => {
+    // Orders that differ in what order-dependent rules read (phase, step-up, planned start, medication form) in one
+    // call: sharing a result across them where it depends on the order would show up as a difference.
+    const variants = [
+      'blin-step-up',
+      { use: 'blin-consolidation', id: 'o-consolidation' },
+      { use: 'blin-maintenance', id: 'o-maintenance' },
+      { use: 'blin-continued', id: 'o-continued' },
+      {
+        use: 'blin-28',
+        id: 'o-later',
+        dosageInstruction: [{ timing: { repeat: { boundsPeriod: { start: '2024-06-24', end: '2024-07-21' } } } }],
+      },
+      {
+        use: 'blin-28',
+        id: 'o-contained',
+        medicationCodeableConcept: null,
+        medicationReference: { reference: '#m' },
+        contained: [
+          {
+            resourceType: 'Medication',
+            id: 'm',
+            code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1597263' }] },
+          },
+        ],
+      },
+    ];
+    const resources = [
+      'dx-remission',
+      'cd19-pos',
+      'status-remission',
+      'mrd-flow',
+      'weight',
+      'height',
+      'prednisone',
+      'vincristine',
+      'methotrexate-oral',
+      { use: 'cd19-neg', effectiveDateTime: '2024-06-20' },
+    ];
+    for (const [service, cases] of [
+      [mmm, mmmCases],
+      [single, singleCases],
+    ] as const) {
+      const all = input(service, cases, { resources, orders: variants });
+      const together = evaluateOrders(service, all);
+      expect(together).toHaveLength(variants.length);
+      all.orders.forEach((governed, i) => {
+        const [alone] = evaluateOrders(service, { ...all, orders: [governed], ctx: { ...all.ctx, errors: [] } });
+        expect({ service: service.id, order: i, decision: together[i] }).toEqual({
+          service: service.id,
+          order: i,
+          decision: alone,
+        });
+      });
+    }
+  });
+
   test('what each rule depends on is derived from its expressions at load', () => {
     const policy = mmm.policy as CompiledPolicy;
     const fact = (name: string): readonly string[] | undefined => policy.facts.find((f) => f.name === name)?.dependsOn;
