@@ -634,6 +634,7 @@ describe('buildResponse: text from the request is escaped in markdown', () => {
           description: 'CD19 *positive* | injected',
           status: 'met',
           evidence: ['Observation/a|b', 'Observation/<img src=x onerror=alert(1)>'],
+          evidenceItems: [],
         },
       ],
       missingDocumentation: [

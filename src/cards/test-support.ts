@@ -22,6 +22,7 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
       usageRequirements: 'None',
     },
     label: 'MMM Healthcare',
+    labelNamesPayer: true,
     policyId: 'MP-RX-FP-14-23',
     version: '2024-05-09',
     sourceDocument: '000_87c451977d53c8c4.txt',
@@ -60,6 +61,14 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
       limits: { vialsPerCycle: 28, vialStrengthMcg: 35, unitsPerCycle: 980 },
       schedules: {},
       unitSynonyms: {},
+    },
+    outline: {
+      criteria: [],
+      universal: [],
+      pathways: [],
+      exclusions: [],
+      items: [],
+      authorization: { initial: 'per cycle', continuation: 'per cycle' },
     },
     policy: {},
     ...overrides,
@@ -144,6 +153,7 @@ const MET: CriterionResult[] = [
     description: 'CD19-positive B-cell precursor ALL',
     status: 'met',
     evidence: ['Observation/cd19-1'],
+    evidenceItems: [],
   },
   {
     id: 'relapsed-or-refractory',
@@ -152,6 +162,7 @@ const MET: CriterionResult[] = [
     description: 'Relapsed or refractory disease',
     status: 'met',
     evidence: ['Observation/phase-1', 'Condition/all-1'],
+    evidenceItems: [],
   },
   {
     id: 'single-agent',
@@ -160,6 +171,7 @@ const MET: CriterionResult[] = [
     description: 'Used as single-agent therapy',
     status: 'met',
     evidence: [],
+    evidenceItems: [],
   },
 ];
 
@@ -186,12 +198,15 @@ export function makeDecision(likelihood: Likelihood, overrides: Partial<OrderDec
     dates: { plannedStart: '2024-06-03', cycle1Start: '2024-06-03', received: RECEIVED },
     cycle: 1,
     priorCycles: [],
+    priorCycleItems: [],
     likelihood,
     notCoveredReasons: [],
     pathway: {
       id: 'a-i-ii-iii-a',
       title: 'Relapsed or refractory B-ALL, single agent',
+      indication: 'relapsed-or-refractory',
       indicationMet: true,
+      criteria: ['cd19-positive', 'relapsed-or-refractory', 'single-agent'],
       scheduleId: 'relapsed-refractory',
       maxCycles: 9,
     },

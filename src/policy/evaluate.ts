@@ -19,6 +19,7 @@ import {
   type Json,
 } from './data';
 import { earlierOf, plannedStartOf } from './dates';
+import { describeEvidence } from './evidence';
 import type {
   CriterionResult,
   CriterionStatus,
@@ -147,6 +148,7 @@ function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json
     description: criterion.description,
     status: 'unknown',
     evidence: [],
+    evidenceItems: [],
   };
   if (criterion.alwaysUnknown || !criterion.status) {
     return result;
@@ -156,10 +158,12 @@ function evaluateCriterion(criterion: CompiledCriterion, focus: Json, vars: Json
     const scope = Object.create(vars, { evidence: { value: evidence, enumerable: true } }) as Json;
     result.status = statusOf(criterion.status.evaluate(focus, scope));
     result.evidence = referencesOf(evidence);
+    result.evidenceItems = describeEvidence(evidence, focus);
   } catch (e) {
     // Contract section 4: a criterion whose expression throws is unknown, and the error is logged with its id.
     result.status = 'unknown';
     result.evidence = [];
+    result.evidenceItems = [];
     ctx.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
   }
   return result;
@@ -333,6 +337,7 @@ function evaluateOrder(
     dates: { plannedStart, cycle1Start, received: ctx.receivedDate },
     cycle,
     priorCycles: referencesOf(index.priorCycles),
+    priorCycleItems: describeEvidence(index.priorCycles),
     likelihood,
     notCoveredReasons,
     ...(notCoveredBy.length > 0 ? { notCoveredBy } : {}),
@@ -341,7 +346,9 @@ function evaluateOrder(
           pathway: {
             id: best.pathway.id,
             title: best.pathway.title,
+            indication: best.pathway.indication,
             indicationMet,
+            criteria: [...best.criteria],
             scheduleId: best.pathway.schedule,
             ...(best.pathway.maxCycles !== undefined ? { maxCycles: best.pathway.maxCycles } : {}),
           },
