@@ -1,4 +1,4 @@
-import type { Extension, MedicationRequest } from 'fhir/r4';
+import type { Extension, MedicationRequest, Task } from 'fhir/r4';
 import type { CdsResponse } from '../src/hooks/types';
 import { buildResponse } from '../src/cards/build';
 import { COVERAGE_INFORMATION_URL } from '../src/cards/coverage-information';
@@ -265,12 +265,6 @@ describe('assertCardRules rejects each broken rule', () => {
     expectViolation((r) => r.cards.reverse(), /card after a card of a later kind/);
   });
 
-  test('a questionnaire goes with a documentation card', () => {
-    expectViolation((r) => {
-      r.cards = r.cards.filter((c) => !(c.source.topic?.code === 'coverage-info' && !c.extension));
-    }, /questionnaire\(s\) but 0 documentation card/);
-  });
-
   test('a suggested update carries no coverage-information', () => {
     expectViolation((r) => {
       const s = r.cards.find((c) => c.suggestions && c.source.topic?.code === 'limits')!;
@@ -296,5 +290,136 @@ describe('assertCardRules rejects each broken rule', () => {
       'the response must be an object with a "cards" array',
     ]);
     expect(cardRuleViolations({ cards: [], extra: 1 }, makeRequest([]))).toEqual(['unexpected top-level key "extra"']);
+  });
+});
+
+describe('the rules of what a clinician reads (contract section 6)', () => {
+  const ctx = { service, baseUrl: BASE_URL };
+
+  function textViolations(mutate: (r: CdsResponse, request: ReturnType<typeof makeRequest>) => void): string[] {
+    const { request, response } = fullResponse();
+    mutate(response, request);
+    return cardRuleViolations(response, request, ctx);
+  }
+
+  function expectTextViolation(
+    mutate: (r: CdsResponse, request: ReturnType<typeof makeRequest>) => void,
+    pattern: RegExp
+  ): void {
+    expect(textViolations(mutate)).toEqual(expect.arrayContaining([expect.stringMatching(pattern)]));
+  }
+
+  test('what the builder sends passes them all', () => {
+    const { request, response } = fullResponse();
+    expect(cardRuleViolations(response, request, ctx)).toEqual([]);
+  });
+
+  test('summaries: whole phrases of the grammar, never cut', () => {
+    expectTextViolation(
+      (r) => (r.cards[0]!.summary = 'Blinatumomab cycle 1: prior authorization needs 1 document: CD19 on the…'),
+      /summary is cut/
+    );
+    expectTextViolation(
+      (r) => (r.cards[0]!.summary = 'Blinatumomab cycle 1: prior authorization needs 2 documents: and no B-cell pre'),
+      /not built from the grammar/
+    );
+    expectTextViolation(
+      (r) => (r.cards[0]!.summary = 'Blinatumomab cycle 1: approval unlikely: 7 criteria not met and more'),
+      /grammar/
+    );
+  });
+
+  test('details: the budget, no tables, no raw HTML, no links, the same text in both renderers', () => {
+    expectTextViolation((r) => (r.cards[0]!.detail = 'x '.repeat(800)), /at most 1500/);
+    expectTextViolation((r) => (r.cards[0]!.detail = '| a | b |\n| --- | --- |\n| 1 | 2 |'), /markdown table/);
+    expectTextViolation((r) => (r.cards[0]!.detail = 'see <b>this</b>'), /raw HTML/);
+    expectTextViolation((r) => (r.cards[0]!.detail = 'see www.example.com now'), /renders links/);
+    expectTextViolation((r) => (r.cards[0]!.detail = 'see [the policy](https://x.example)'), /renders links/);
+    expectTextViolation((r) => (r.cards[0]!.detail = 'a ~~struck~~ word'), /CommonMark and GFM render different text/);
+  });
+
+  test('no bare resource id, no request id, no raw URL, no "none" as evidence', () => {
+    expectTextViolation(
+      (r) => (r.cards[0]!.detail += '\n\nEvidence: Observation/cd19-1'),
+      /bare resource reference.*Observation\/cd19-1/
+    );
+    expectTextViolation((r) => (r.cards[0]!.detail += '\n\nOrder mr-a'), /resource id "mr-a"/);
+    expectTextViolation((r) => (r.cards[1]!.detail += '\n\nQuestionnaire at https://x.example/q'), /raw URL/);
+    expectTextViolation((r) => (r.cards[0]!.detail += '\n- Single agent: met (none)'), /"none"/);
+  });
+
+  test('patient text: escaped, so that it reads as itself', () => {
+    expectTextViolation((r, request) => {
+      const order = request.context.draftOrders.entry![0]!.resource as MedicationRequest;
+      order.medicationCodeableConcept = { text: 'Blincyto *urgent* bag' };
+      r.cards[0]!.detail += '\n\nOrdered as Blincyto *urgent* bag';
+    }, /patient text reaches the markdown unescaped/);
+  });
+
+  test('a label that names no payer is never the payer in the text', () => {
+    const single = makeService({ label: 'Blinatumomab single-agent policy', labelNamesPayer: false });
+    const { request, response } = fullResponse();
+    response.cards[0]!.detail += '\n\nSubmit the documents to Blinatumomab single-agent policy.';
+    expect(cardRuleViolations(response, request, { service: single, baseUrl: BASE_URL })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/names "Blinatumomab single-agent policy" as the payer/)])
+    );
+  });
+
+  test('the coverage card links to the policy page at a clause the page has', () => {
+    expectTextViolation((r) => delete r.cards[0]!.links, /one absolute "Read the policy" link/);
+    expectTextViolation(
+      (r) => (r.cards[0]!.links![0]!.url = `${BASE_URL}/policies/blinatumomab-mmm#999-z`),
+      /"Read the policy" link/
+    );
+    expectTextViolation((r) => (r.cards[0]!.links![0]!.label = 'Policy'), /"Read the policy" link/);
+  });
+
+  test('a likely card shows only its pathway; a not-covered card no authorization length', () => {
+    const likely = makeDecision('likely');
+    const request = makeRequest([likely.order]);
+    const response = buildResponse(service, [likely], {
+      request,
+      receivedDate: RECEIVED,
+      baseUrl: BASE_URL,
+      configuration: config(),
+    });
+    response.cards[0]!.detail += '\n- **Not met:** an Interfant regimen (not found in the orders or the record)';
+    expect(cardRuleViolations(response, request, ctx)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/"An Interfant regimen", a criterion of another pathway/)])
+    );
+    const { request: req2, response: res2 } = fullResponse();
+    const notCovered = res2.cards.find(
+      (c) => (c.extension?.['coverage-assessment'] as { likelihood?: string } | undefined)?.likelihood === 'not-covered'
+    )!;
+    notCovered.detail += '\n\nAuthorization: authorization per cycle (initial).';
+    expect(cardRuleViolations(res2, req2, ctx)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/not-covered card shows an authorization length/)])
+    );
+  });
+
+  test('override reasons fit what is corrected; Task inputs carry type.text; questionnaire follows the likelihood', () => {
+    expectTextViolation((r) => {
+      const card = r.cards.find((c) => c.suggestions && c.source.topic?.code === 'limits')!;
+      card.suggestions![0]!.label = 'Apply the corrected supply duration';
+      card.overrideReasons = [
+        {
+          system: 'http://example.org/fhir/CodeSystem/dose-override-reason',
+          code: 're-escalation-after-toxicity',
+          display: 'x',
+        },
+      ];
+    }, /offers dose override reasons/);
+    expectTextViolation((r) => {
+      const task = r.cards
+        .flatMap((c) => c.suggestions ?? [])
+        .flatMap((x) => x.actions ?? [])
+        .map((a) => a.resource)
+        .find((x) => x?.resourceType === 'Task') as Task;
+      delete task.input![0]!.type.text;
+    }, /Task input\[0\] needs type.text/);
+    expectTextViolation((r) => {
+      const ext = ciOf(r, 0);
+      ext.extension = ext.extension!.filter((e) => e.url !== 'questionnaire');
+    }, /questionnaire absent on a needs-documentation order/);
   });
 });

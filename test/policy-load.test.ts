@@ -277,6 +277,35 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
     }
   });
 
+  test('a policy that does not declare whether its label names the payer, or declares it other than true or false', () => {
+    const missing = variant((p) => {
+      delete (p.policy as Policy).labelNamesPayer;
+    });
+    expect(loadError(missing.dir)).toMatch(/\/policy must have required property 'labelNamesPayer'/);
+    const wrong = variant((p) => {
+      (p.policy as Policy).labelNamesPayer = 'yes';
+    });
+    expect(loadError(wrong.dir)).toMatch(/\/policy\/labelNamesPayer must be boolean/);
+  });
+
+  test('each policy declares whether its label names the payer; the loaded outline lists its declarations', () => {
+    const byId = new Map(loadServices(servicesDir).map((s) => [s.id, s]));
+    expect(byId.get('blinatumomab-mmm')?.labelNamesPayer).toBe(true);
+    expect(byId.get('blinatumomab-single-agent')?.labelNamesPayer).toBe(false);
+    const outline = byId.get('blinatumomab-mmm')!.outline;
+    expect(outline.pathways.map((p) => p.id)).toContain('single-agent-mrd-positive');
+    expect(outline.pathways.find((p) => p.id === 'single-agent-mrd-positive')).toMatchObject({
+      indication: 'mrd-at-least-0-1-percent',
+      schedule: 'mrd',
+      maxCycles: 4,
+    });
+    expect(outline.exclusions.map((x) => x.clause)).toEqual(['000 D.i', '000 D.ii']);
+    expect(outline.continuation).toEqual({
+      fromCycle: 2,
+      criteria: ['no-unacceptable-toxicity', 'no-disease-progression'],
+    });
+  });
+
   test('a criterion both always unknown and computed', () => {
     const { dir } = variant((p) => {
       criterion(p, 'first-or-second-remission').status = 'true';
@@ -521,6 +550,7 @@ describe('a payer policy is data only', () => {
       title: 'Blinatumomab coverage requirements, adults-only plan',
       policy: {
         label: 'Example Adults Plan',
+        labelNamesPayer: true,
         identifier: 'EX-1',
         version: '1.0.0',
         source: 'A synthetic policy for tests',

@@ -256,7 +256,8 @@ describe('hand-made orders on fixture patients', () => {
       order: (d) => d,
       summary: ['28 vials'],
       label: 'Apply the corrected quantity and supply duration',
-      detail: ['charted 92 \\*\\*kg\\*\\* \\[x\\](https://evil.example/) &lt;img src=x onerror=alert(1)&gt;'],
+      // Escaped, and the URL broken so that no renderer links it (it still reads https://evil.example/).
+      detail: ['charted 92 \\*\\*kg\\*\\* \\[x\\](https\\:\\/\\/evil\\.example/) &lt;img src=x onerror=alert(1)&gt;'],
       allowedPeriod: { start: '2026-11-30', end: '2027-01-10' },
       dosage: [
         { value: 9, start: '2026-11-30', end: '2026-12-06' },

@@ -1,11 +1,12 @@
 // Da Vinci CRD STU2 2.0.1 coverage-information (contract section 5; checklist 2.2): the extension, the rules for
 // replacing an earlier assertion, and the `update` system action that carries the order back to the EHR.
 // https://hl7.org/fhir/us/davinci-crd/STU2/StructureDefinition-ext-coverage-information.html
-import type { Extension, MedicationRequest } from 'fhir/r4';
+import type { Extension, MedicationRequest, Reference } from 'fhir/r4';
 import type { Action } from '../hooks/types';
 import { cloneJson } from '../dosing/json';
 import type { Likelihood, LoadedService, OrderDecision } from '../policy/types';
-import { CRD_TEMP_SYSTEM, DRUG_NAME_LONG, UCUM_SYSTEM, policyName, pruneEmpty } from './shared';
+import { normaliseR4InPlace } from './r4-normalise';
+import { CRD_TEMP_SYSTEM, DRUG_NAME_LONG, UCUM_SYSTEM, payerAttributive, policyName, pruneEmpty } from './shared';
 
 export const COVERAGE_INFORMATION_URL =
   'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
@@ -51,9 +52,14 @@ export function reasonText(service: LoadedService, decision: OrderDecision): str
       : `Not covered under the ${policyName(service)}.`;
   }
   if (decision.likelihood === 'unlikely') {
-    const notMet = decision.criteria.filter((c) => c.status === 'not-met').map((c) => `${c.description} (${c.clause})`);
+    // What is not met on the best pathway (every pathway has something not met; the best one is the closest).
+    const ids = new Set(decision.pathway?.criteria ?? decision.criteria.map((c) => c.id));
+    const notMet = decision.criteria
+      .filter((c) => ids.has(c.id) && c.status === 'not-met')
+      .map((c) => `${c.description} (${c.clause})`);
+    const where = decision.pathway ? ` on ${decision.pathway.title}` : '';
     return notMet.length > 0
-      ? `Criteria not met under the ${policyName(service)}: ${notMet.join('; ')}`
+      ? `Not met under the ${policyName(service)}${where}: ${notMet.join('; ')}`
       : `No pathway of the ${policyName(service)} is met.`;
   }
   return undefined;
@@ -224,14 +230,64 @@ export function withoutCoverageInformation<T extends { extension?: Extension[] }
   return copy;
 }
 
+/** The Coverage id a reference names (`Coverage/x`, `{base}/Coverage/x`, `.../_history/2` all name `x`). */
+function coverageIdOf(reference: unknown): string | undefined {
+  if (typeof reference !== 'string') {
+    return undefined;
+  }
+  const m = /(?:^|\/)Coverage\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]*)?$/.exec(reference);
+  return m?.[1];
+}
+
+/**
+ * A copy of the order whose `insurance` references `coverage`: an entry naming the same Coverage is replaced (in
+ * place; further ones naming it are dropped), otherwise the reference is added (contract section 5).
+ */
+export function withInsurance(order: MedicationRequest, coverage: string): MedicationRequest {
+  const copy = cloneJson(order);
+  const id = coverageIdOf(coverage);
+  const received: unknown[] = Array.isArray(copy.insurance)
+    ? copy.insurance
+    : copy.insurance !== undefined && copy.insurance !== null
+      ? [copy.insurance]
+      : [];
+  const insurance: unknown[] = [];
+  let placed = false;
+  for (const entry of received) {
+    const names = id !== undefined && coverageIdOf((entry as Reference | undefined)?.reference) === id;
+    if (!names) {
+      insurance.push(entry);
+    } else if (!placed) {
+      insurance.push({ reference: coverage });
+      placed = true;
+    }
+  }
+  if (!placed) {
+    insurance.push({ reference: coverage });
+  }
+  copy.insurance = insurance as Reference[];
+  return copy;
+}
+
+/**
+ * The order as the service hands it back to the EHR in a suggestion (contract sections 5 and 6): valid R4 (single
+ * values made one-item arrays where R4 has arrays), `insurance` referencing the assertion's Coverage when there is
+ * one, and no coverage-information extension.
+ */
+export function orderForEhr(order: MedicationRequest, coverage: string | undefined): MedicationRequest {
+  const normalised = normaliseR4InPlace(cloneJson(order));
+  return withoutCoverageInformation(coverage ? withInsurance(normalised, coverage) : normalised);
+}
+
 /**
  * The `update` system action for one order, or undefined when none is due: no order id, no active Coverage, or
- * the order already carries the same assertion for that Coverage.
+ * the order already carries the same assertion for that Coverage. The order goes back as received, normalised to
+ * R4 cardinality, with `insurance` referencing the Coverage and our assertion for it (contract section 5).
  */
 export function buildCoverageSystemAction(
   service: LoadedService,
   decision: OrderDecision,
-  opts: CoverageInformationOptions
+  opts: CoverageInformationOptions & { orderCount?: number }
 ): Action | undefined {
   if (!decision.orderRef || !decision.order.id || !decision.coverage) {
     return undefined;
@@ -240,10 +296,12 @@ export function buildCoverageSystemAction(
     return undefined;
   }
   const ext = buildCoverageInformation(service, decision, opts);
+  const order = withInsurance(normaliseR4InPlace(cloneJson(decision.order)), decision.coverage);
+  const which = (opts.orderCount ?? 1) > 1 ? ` (draft order ${decision.orderIndex + 1})` : '';
   return {
     type: 'update',
-    description: `Record ${service.label} coverage information on the ${DRUG_NAME_LONG} order ${decision.orderRef}`,
-    // The order as received; empty values (invalid FHIR JSON, forbidden by CDS Hooks) are left out.
-    resource: pruneEmpty(withCoverageInformation(decision.order, ext)),
+    description: `Record ${payerAttributive(service)} coverage information on this ${DRUG_NAME_LONG} order${which}`,
+    // Empty values (invalid FHIR JSON, forbidden by CDS Hooks) are left out.
+    resource: pruneEmpty(withCoverageInformation(order, ext)),
   };
 }

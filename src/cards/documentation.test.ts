@@ -24,6 +24,11 @@ describe('buildQuestionnaireTask', () => {
     expect(task.requester).toEqual({ type: 'Organization', display: 'MMM Healthcare' });
     expect(task).not.toHaveProperty('focus');
     expect(task.input?.map((i) => i.type.coding?.[0]?.code)).toEqual(['questionnaire', 'after-completion-action']);
+    // Contract section 6: each input's type carries text as well as its coding.
+    expect(task.input?.map((i) => i.type.text)).toEqual(['questionnaire', 'afterCompletion']);
+    expect(task.description).toBe(
+      'Complete the MMM Healthcare documentation questionnaire for this blinatumomab (Blincyto) order'
+    );
     expect(task.input?.[1]?.valueCodeableConcept?.coding?.[0]).toEqual({
       system: 'http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp',
       code: 'prior-auth-include',
@@ -52,8 +57,14 @@ describe('buildDocumentationCard', () => {
     });
     expect(card.uuid).toBe('d-1');
     expect(card.suggestions?.[0]?.uuid).toBe('d-2');
-    expect(card.detail).toContain('- **Documentation needed** (which-remission): Document which complete remission');
-    expect(card.detail).toContain('- **Submit with the request** (supporting-documentation): Submit chart notes');
+    expect(card.detail).toBe(
+      [
+        'Send these to MMM Healthcare with the prior authorization request for blinatumomab cycle 1 (planned start 2024-06-03):',
+        '- Relapsed or refractory disease (not in the record): Documentation of relapsed or refractory disease\n' +
+          '- Supporting clinical documentation (send with the request): Submit chart notes supporting every criterion',
+        'The suggestion creates a task to complete the MMM Healthcare documentation questionnaire for this order.',
+      ].join('\n\n')
+    );
     expect((card.suggestions?.[0]?.actions?.[0]?.resource as Task).basedOn).toEqual([
       { reference: 'MedicationRequest/mr-1' },
     ]);
@@ -62,7 +73,11 @@ describe('buildDocumentationCard', () => {
   test('a single item is counted in the singular', () => {
     const decision = makeDecision('needs-documentation', {
       missingDocumentation: [
-        { criterion: 'x', kind: 'attestation', request: 'Attest that no live vaccine will be given' },
+        {
+          criterion: 'no-live-vaccine-during-therapy',
+          kind: 'attestation',
+          request: 'Attest that no live vaccine will be given',
+        },
       ],
     });
     const card = buildDocumentationCard(service, decision, {
@@ -72,8 +87,10 @@ describe('buildDocumentationCard', () => {
       uuid: sequentialUuid(),
     });
     expect(card.summary).toBe(
-      'Blinatumomab (cycle 1): submit 1 documentation item with the prior authorization request (MMM Healthcare policy)'
+      'Blinatumomab cycle 1: send 1 item to MMM Healthcare with the prior authorization request'
     );
-    expect(card.detail).toContain('- **Attestation** (x): Attest that no live vaccine will be given');
+    expect(card.detail).toContain(
+      '- No live vaccine during therapy (attestation): Attest that no live vaccine will be given'
+    );
   });
 });

@@ -5,15 +5,16 @@ import type { Task } from 'fhir/r4';
 import type { Card, HookRequest } from '../hooks/types';
 import type { LoadedService, OrderDecision } from '../policy/types';
 import { missingDocumentationLines } from './coverage-card';
-import { codeSpan, escapeMarkdown, toSummary } from './markdown';
+import { MAX_DETAIL_LENGTH, MAX_SUMMARY_LENGTH, cutAtLine, escapeMarkdown, lengthOf } from './markdown';
 import { questionnaireCanonical } from './questionnaire';
 import {
   CRD_TEMP_SYSTEM,
   DRUG_NAME_LONG,
   SDC_TEMP_SYSTEM,
   cardSource,
-  describeOrderMarkdown,
-  policyName,
+  orderInWords,
+  payerAttributive,
+  payerName,
   summaryPrefix,
 } from './shared';
 
@@ -47,23 +48,27 @@ export function buildQuestionnaireTask(service: LoadedService, orderRef: string,
     status: 'ready',
     intent: 'order',
     code: { coding: [{ system: SDC_TEMP_SYSTEM, code: 'complete-questionnaire', display: 'Complete Questionnaire' }] },
-    description: `Complete the ${service.label} documentation questionnaire for the ${DRUG_NAME_LONG} order ${orderRef}`,
+    description: `Complete ${payerAttributive(service)} documentation questionnaire for this ${DRUG_NAME_LONG} order`,
     for: { reference: patientReference(opts.request.context.patientId) },
     authoredOn: opts.receivedDate,
-    requester: { type: 'Organization', display: service.label },
+    requester: { type: 'Organization', display: service.labelNamesPayer ? service.label : 'Health plan' },
     reasonCode: { coding: [{ system: CRD_TEMP_SYSTEM, code: 'reason-prior-auth', display: 'Prior authorization' }] },
     input: [
       {
-        type: { coding: [{ system: SDC_TEMP_SYSTEM, code: 'questionnaire', display: 'Questionnaire' }] },
+        type: {
+          coding: [{ system: SDC_TEMP_SYSTEM, code: 'questionnaire', display: 'Questionnaire' }],
+          text: 'questionnaire',
+        },
         valueCanonical: questionnaireCanonical(service, opts.baseUrl),
       },
       {
         type: {
           coding: [{ system: CRD_TEMP_SYSTEM, code: 'after-completion-action', display: 'After-completion action' }],
+          text: 'afterCompletion',
         },
         valueCodeableConcept: {
           coding: [{ system: CRD_TEMP_SYSTEM, code: 'prior-auth-include', display: 'Include in prior authorization' }],
-          text: `Submit the completed questionnaire to ${service.label} with the prior authorization request`,
+          text: `Submit the completed questionnaire to ${payerName(service)} with the prior authorization request`,
         },
       },
     ],
@@ -74,39 +79,52 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+function documentationSummary(service: LoadedService, decision: OrderDecision): string {
+  const n = decision.missingDocumentation.length;
+  const what = n > 0 ? plural(n, 'item', 'items') : 'the documentation';
+  const head = `${summaryPrefix(decision)}: send ${what}`;
+  for (const tail of [
+    ` to ${payerName(service)} with the prior authorization request`,
+    ' with the prior authorization request',
+  ]) {
+    if (lengthOf(`${head}${tail}`) <= MAX_SUMMARY_LENGTH) {
+      return `${head}${tail}`;
+    }
+  }
+  return head;
+}
+
 /**
- * The documentation card for one `needs-documentation` order. A draft order without an id gets the card without a
- * suggestion (nothing can be based on it).
+ * The documentation card for one `needs-documentation` order: each item and exactly what to submit, in words (no
+ * raw canonical URL). A draft order without an id gets the card without a suggestion (nothing can be based on it).
  */
 export function buildDocumentationCard(
   service: LoadedService,
   decision: OrderDecision,
-  opts: DocumentationOptions & { uuid: () => string }
+  opts: DocumentationOptions & { uuid: () => string; orderCount?: number }
 ): Card {
   const items = decision.missingDocumentation;
-  const what = items.length > 0 ? plural(items.length, 'documentation item', 'documentation items') : 'documentation';
-  const payer = escapeMarkdown(service.label);
-  const canonical = questionnaireCanonical(service, opts.baseUrl);
-  const blocks: string[] = [
-    describeOrderMarkdown(decision),
-    `Submit the following to ${payer} with the prior authorization request; the record could not show them:`,
-  ];
-  if (items.length > 0) {
-    blocks.push(missingDocumentationLines(items).join('\n'));
-  }
+  const payer = escapeMarkdown(payerName(service));
+  const questionnaire = `${escapeMarkdown(payerAttributive(service))} documentation questionnaire`;
+  const order = orderInWords(decision, opts.orderCount ?? 1);
   const orderRef = decision.orderRef;
-  blocks.push(
-    orderRef
-      ? `The suggestion creates a task to complete the ${payer} documentation questionnaire (${codeSpan(canonical)}).`
-      : `The order has no id yet, so no task can be attached to it: use the ${payer} documentation questionnaire ` +
-          `(${codeSpan(canonical)}) or send the documents with the request.`
-  );
+  const closing = orderRef
+    ? `The suggestion creates a task to complete ${questionnaire} for this order.`
+    : `This order has no id yet, so no task can be attached to it: complete ${questionnaire} or send the documents with the request.`;
+  const render = (short: boolean): string =>
+    [
+      `Send these to ${payer} with the prior authorization request for ${order}:`,
+      ...(items.length > 0 ? [missingDocumentationLines(service, decision, items, short).join('\n')] : []),
+      closing,
+    ].join('\n\n');
+  let detail = render(false);
+  if (lengthOf(detail) > MAX_DETAIL_LENGTH) {
+    detail = cutAtLine(render(true), MAX_DETAIL_LENGTH, '(Shortened: the questionnaire lists every item.)');
+  }
   const card: Card = {
     uuid: opts.uuid(),
-    summary: toSummary(
-      `${summaryPrefix(decision)}: submit ${what} with the prior authorization request (${policyName(service)})`
-    ),
-    detail: blocks.join('\n\n'),
+    summary: documentationSummary(service, decision),
+    detail,
     indicator: 'warning',
     source: cardSource(service, 'coverage-info'),
   };
@@ -114,13 +132,13 @@ export function buildDocumentationCard(
     card.selectionBehavior = 'at-most-one';
     card.suggestions = [
       {
-        label: `Create a task to complete the ${service.label} documentation questionnaire`,
+        label: `Create a task to complete ${payerAttributive(service)} documentation questionnaire`,
         uuid: opts.uuid(),
         isRecommended: true,
         actions: [
           {
             type: 'create',
-            description: `Create a task to complete the ${service.label} documentation questionnaire for this order`,
+            description: `Create a task to complete ${payerAttributive(service)} documentation questionnaire for this ${DRUG_NAME_LONG} order`,
             resource: buildQuestionnaireTask(service, orderRef, opts),
           },
         ],

@@ -1,9 +1,12 @@
+import { renderMarkdown } from '../../test/helpers/markdown-renderers';
 import {
-  codeSpan,
+  capitalise,
+  clipAtWord,
+  cutAtLine,
+  escapeData,
   escapeMarkdown,
-  markdownTable,
+  fitsSummary,
   singleLine,
-  toSummary,
   truncate,
 } from './markdown';
 
@@ -35,13 +38,46 @@ describe('escapeMarkdown', () => {
   });
 });
 
-describe('summaries, tables and small helpers', () => {
-  test('toSummary keeps at most 139 characters and one line', () => {
-    expect(toSummary('short\nsummary')).toBe('short summary');
-    const s = toSummary('word '.repeat(60));
-    expect(Array.from(s).length).toBeLessThanOrEqual(139);
-    expect(s.endsWith('…')).toBe(true);
-    expect(toSummary('x'.repeat(139))).toBe('x'.repeat(139));
+describe('escapeData: patient text that cannot become a link', () => {
+  const LINKS = [
+    'www.evil.example',
+    'http://evil.example/x?y=1',
+    'https://localhost:3000',
+    '//evil.example',
+    'mailto:a@evil.example',
+    'a@evil.example',
+    'evil.co/x',
+    'пример.рф',
+    'xn--e1afmkfd.xn--p1ai',
+    '10.0.0.1',
+    'javascript:alert(1)',
+  ];
+
+  test.each(LINKS)('%s: no renderer links it, and it reads as written', (text) => {
+    const md = `- Evidence: ${escapeData(text)}`;
+    const rendered = renderMarkdown(md);
+    expect(rendered.links).toEqual([]);
+    expect(rendered.gfmText).toBe(`Evidence: ${text}`);
+    expect(rendered.commonmarkText).toBe(rendered.gfmText);
+  });
+
+  test('clinical values keep their form: decimals, codes, clauses are not touched', () => {
+    expect(escapeData('MRD 0.5 %, C91.02, 1.04 m2')).toBe('MRD 0.5 %, C91.02, 1.04 m2');
+    expect(escapeData('Blincyto 35 mcg')).toBe('Blincyto 35 mcg');
+  });
+
+  test('cut at a word, one line', () => {
+    expect(escapeData('alpha beta gamma delta', 12)).toBe('alpha beta…');
+    expect(escapeData('a\nb', 10)).toBe('a b');
+    expect(clipAtWord('abcdefghij', 5)).toBe('abcd…');
+  });
+});
+
+describe('small helpers', () => {
+  test('fitsSummary: one line, at most 139 characters', () => {
+    expect(fitsSummary('x'.repeat(139))).toBe(true);
+    expect(fitsSummary('x'.repeat(140))).toBe(false);
+    expect(fitsSummary('a\nb')).toBe(false);
   });
 
   test('truncate counts code points', () => {
@@ -53,11 +89,10 @@ describe('summaries, tables and small helpers', () => {
     expect(singleLine(' a\u0000b\u2028c  ')).toBe('a b c');
   });
 
-  test('markdownTable escapes every cell', () => {
-    expect(markdownTable(['A', 'B'], [['x|y', '<b>']])).toBe('| A | B |\n| --- | --- |\n| x\\|y | &lt;b&gt; |');
-  });
-
-  test('codeSpan removes backticks', () => {
-    expect(codeSpan('http://x/a|1`')).toBe('`http://x/a|1`');
+  test('capitalise and cutAtLine', () => {
+    expect(capitalise('blinatumomab as a single agent')).toBe('Blinatumomab as a single agent');
+    expect(cutAtLine('a\nb\nc', 100, '(more)')).toBe('a\nb\nc');
+    const cut = cutAtLine(`first line\n${'x'.repeat(50)}\nlast`, 30, '(more)');
+    expect(cut).toBe('first line\n\n(more)');
   });
 });

@@ -55,10 +55,11 @@ export function buildQuestionnaire(service: LoadedService, baseUrl: string): Que
     url: questionnaireUrl(service, baseUrl),
     version: service.version,
     name: computableName(service.id),
-    title: `${service.label}: blinatumomab (Blincyto) documentation`,
+    title: `Blinatumomab (Blincyto) documentation: ${policyName(service)}`,
     status: 'active',
     subjectType: ['Patient'],
-    publisher: service.label,
+    // The publisher is the payer, named only when the policy's label names it (contract section 6).
+    ...(service.labelNamesPayer ? { publisher: service.label } : {}),
     description:
       `Documentation that the ${policyName(service)} asks for with a blinatumomab prior authorization request ` +
       'when the patient record cannot show it.',

@@ -1,5 +1,15 @@
 import type { MedicationRequest } from 'fhir/r4';
-import { describeOrderMarkdown, describePolicyMarkdown, medicationText, policyName, pruneEmpty } from './shared';
+import {
+  describePolicyMarkdown,
+  medicationText,
+  orderInWords,
+  payerAttributive,
+  payerName,
+  payerSubject,
+  policyName,
+  pruneEmpty,
+  summaryPrefix,
+} from './shared';
 import { makeDecision, makeOrder, makeService } from './test-support';
 
 describe('pruneEmpty', () => {
@@ -46,27 +56,43 @@ describe('naming the order', () => {
     expect(medicationText(odd)).toBeUndefined();
   });
 
-  test('describeOrderMarkdown: drug, order text, position, reference, cycle and planned start', () => {
-    expect(describeOrderMarkdown(makeDecision('likely', { cycle: 3, orderIndex: 1 }))).toBe(
-      '**Order:** blinatumomab (Blincyto) "Blincyto 35 mcg injection", draft order 2 (MedicationRequest/mr-1); cycle 3, planned start 2024-06-03.'
+  test('orderInWords: drug, cycle and planned start; the position only when the call has several orders', () => {
+    expect(orderInWords(makeDecision('likely', { cycle: 3, orderIndex: 1 }))).toBe(
+      'blinatumomab cycle 3 (planned start 2024-06-03)'
     );
-    expect(describeOrderMarkdown(makeDecision('likely', { order: makeOrder(undefined) }))).toContain(
-      'draft order 1 (no id)'
+    expect(orderInWords(makeDecision('likely', { cycle: 3, orderIndex: 1 }), 2)).toBe(
+      'blinatumomab cycle 3 (planned start 2024-06-03, draft order 2)'
     );
+    expect(summaryPrefix({ cycle: 10 })).toBe('Blinatumomab cycle 10');
+    expect(summaryPrefix({ cycle: 0 })).toBe('Blinatumomab');
   });
 });
 
-describe('naming the policy', () => {
+describe('naming the payer and the policy', () => {
+  test('the payer by its label when the label names it, else "the health plan"', () => {
+    const single = makeService({ label: 'Blinatumomab single-agent policy', labelNamesPayer: false });
+    expect([payerName(makeService()), payerSubject(makeService()), payerAttributive(makeService())]).toEqual([
+      'MMM Healthcare',
+      'MMM Healthcare',
+      'the MMM Healthcare',
+    ]);
+    expect([payerName(single), payerSubject(single), payerAttributive(single)]).toEqual([
+      'the health plan',
+      'The health plan',
+      "the health plan's",
+    ]);
+  });
+
   test('the payer label plus "policy", without saying policy twice', () => {
     expect(policyName(makeService())).toBe('MMM Healthcare policy');
     expect(policyName(makeService({ label: 'Blinatumomab single-agent policy' }))).toBe(
       'Blinatumomab single-agent policy'
     );
-    expect(describePolicyMarkdown(makeService())).toBe('MMM Healthcare policy MP-RX-FP-14-23 (version 2024-05-09)');
+    expect(describePolicyMarkdown(makeService())).toBe('MMM Healthcare policy MP-RX-FP-14-23, version 2024-05-09');
     expect(
       describePolicyMarkdown(
         makeService({ label: 'Blinatumomab single-agent policy', policyId: undefined, version: '2021-03' })
       )
-    ).toBe('Blinatumomab single-agent policy (version 2021-03)');
+    ).toBe('Blinatumomab single-agent policy, version 2021-03');
   });
 });

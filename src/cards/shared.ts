@@ -49,28 +49,24 @@ export function medicationText(order: MedicationRequest): string | undefined {
   return found?.trim();
 }
 
-/** The short name of the order used in summaries, e.g. `Blinatumomab (cycle 2)`. */
-export function summaryPrefix(decision: OrderDecision): string {
-  return Number.isInteger(decision.cycle) && decision.cycle > 0 ? `${DRUG_NAME} (cycle ${decision.cycle})` : DRUG_NAME;
+/** `Blinatumomab cycle <n>`: how every summary starts (contract section 6). */
+export function summaryPrefix(decision: Pick<OrderDecision, 'cycle'>): string {
+  return Number.isInteger(decision.cycle) && decision.cycle > 0 ? `${DRUG_NAME} cycle ${decision.cycle}` : DRUG_NAME;
 }
 
-/**
- * One markdown line naming the order in human terms (CRD: cards about some of the draft orders name them in
- * `detail`): drug, the order's own medication text, its position and reference, cycle and planned start.
- */
-export function describeOrderMarkdown(decision: OrderDecision): string {
-  const text = medicationText(decision.order);
-  const name = text ? `${DRUG_NAME_LONG} "${escapeMarkdown(text)}"` : DRUG_NAME_LONG;
-  const ref = decision.orderRef ? escapeMarkdown(decision.orderRef) : 'no id';
-  const facts: string[] = [];
-  if (Number.isInteger(decision.cycle) && decision.cycle > 0) {
-    facts.push(`cycle ${decision.cycle}`);
-  }
-  if (decision.dates.plannedStart) {
-    facts.push(`planned start ${escapeMarkdown(decision.dates.plannedStart)}`);
-  }
-  const tail = facts.length > 0 ? `; ${facts.join(', ')}` : '';
-  return `**Order:** ${name}, draft order ${decision.orderIndex + 1} (${ref})${tail}.`;
+/** The payer in words: its label when the label names it, else "the health plan" (contract section 6). */
+export function payerName(service: Pick<LoadedService, 'label' | 'labelNamesPayer'>): string {
+  return service.labelNamesPayer ? service.label.trim() : 'the health plan';
+}
+
+/** The payer at the start of a sentence. */
+export function payerSubject(service: Pick<LoadedService, 'label' | 'labelNamesPayer'>): string {
+  return service.labelNamesPayer ? service.label.trim() : 'The health plan';
+}
+
+/** The payer before a noun, with its article: `the MMM Healthcare (questionnaire)`, `the health plan's (...)`. */
+export function payerAttributive(service: Pick<LoadedService, 'label' | 'labelNamesPayer'>): string {
+  return service.labelNamesPayer ? `the ${service.label.trim()}` : "the health plan's";
 }
 
 /** The policy's name: the payer label plus "policy", unless the label already says it (service 001's does). */
@@ -78,10 +74,28 @@ export function policyName(service: Pick<LoadedService, 'label'>): string {
   return /\bpolicy$/i.test(service.label.trim()) ? service.label.trim() : `${service.label.trim()} policy`;
 }
 
-/** The payer's policy in human terms, e.g. `MMM Healthcare policy MP-RX-FP-14-23 (version 2024-05-09)`. */
+/** The payer's policy in human terms, e.g. `MMM Healthcare policy MP-RX-FP-14-23, version 2024-05-09`. */
 export function describePolicyMarkdown(service: LoadedService): string {
   const id = service.policyId ? ` ${escapeMarkdown(service.policyId)}` : '';
-  return `${escapeMarkdown(policyName(service))}${id} (version ${escapeMarkdown(service.version)})`;
+  return `${escapeMarkdown(policyName(service))}${id}, version ${escapeMarkdown(service.version)}`;
+}
+
+/**
+ * The order in words for a sentence (CRD: a card about some of the draft orders names it in `detail`), never by its
+ * id: `blinatumomab cycle 1 (planned start 2026-11-30)`, with its position when the call has several governed orders.
+ * @param decision - the order's decision.
+ * @param orderCount - how many governed orders the call has.
+ */
+export function orderInWords(decision: OrderDecision, orderCount = 1): string {
+  const facts: string[] = [];
+  if (decision.dates.plannedStart) {
+    facts.push(`planned start ${escapeMarkdown(decision.dates.plannedStart)}`);
+  }
+  if (orderCount > 1) {
+    facts.push(`draft order ${decision.orderIndex + 1}`);
+  }
+  const name = summaryPrefix(decision).replace(DRUG_NAME, DRUG_NAME.toLowerCase());
+  return facts.length > 0 ? `${name} (${facts.join(', ')})` : name;
 }
 
 /**

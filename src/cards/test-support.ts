@@ -4,10 +4,119 @@ import type { MedicationRequest } from 'fhir/r4';
 import type { HookRequest } from '../hooks/types';
 import type { CrdConfiguration } from '../hooks/crd-configuration';
 import type { DoseAssessment } from '../dosing/types';
-import type { CriterionResult, Likelihood, LoadedService, MissingDocumentation, OrderDecision } from '../policy/types';
+import type {
+  CriterionResult,
+  Likelihood,
+  LoadedService,
+  MissingDocumentation,
+  OrderDecision,
+  PolicyOutline,
+} from '../policy/types';
 
 export const BASE_URL = 'https://cds.example.org';
 export const RECEIVED = '2024-06-01';
+
+/** A small policy outline shaped like policy 000's: three pathways, one exclusion, two items. */
+export function makeOutline(): PolicyOutline {
+  return {
+    criteria: [
+      {
+        id: 'cd19-positive',
+        short: 'CD19 on the leukemic blasts',
+        clause: '000 A.i, A.xii',
+        description: 'CD19-positive B-cell precursor ALL',
+        documentation: 'A flow cytometry report showing CD19 on the leukemic blasts.',
+      },
+      {
+        id: 'relapsed-or-refractory',
+        short: 'relapsed or refractory disease',
+        clause: '000 A.iii.A',
+        description: 'Relapsed or refractory disease',
+        documentation: 'Documentation of relapsed or refractory disease.',
+      },
+      {
+        id: 'single-agent',
+        short: 'blinatumomab as a single agent',
+        clause: '000 A.ii',
+        description: 'Used as single-agent therapy',
+        documentation: 'The treatment plan.',
+      },
+      {
+        id: 'which-remission',
+        short: 'first or second complete remission',
+        clause: '000 A.iii.B',
+        description: 'The remission is a first or second complete remission',
+        documentation: 'Which complete remission (first or second) the patient is in.',
+      },
+      {
+        id: 'interfant-regimen',
+        short: 'an Interfant regimen',
+        clause: '000 A.xii',
+        description: 'Used with an Interfant regimen',
+        documentation: 'The Interfant protocol.',
+      },
+    ],
+    universal: [],
+    continuation: { fromCycle: 2, criteria: [] },
+    pathways: [
+      {
+        id: 'a-i-ii-iii-a',
+        title: 'Relapsed or refractory B-ALL, single agent',
+        clause: '000 A.i, A.ii, A.iii.A',
+        criteria: ['cd19-positive', 'relapsed-or-refractory', 'single-agent'],
+        indication: 'relapsed-or-refractory',
+        schedule: 'relapsed-refractory',
+        maxCycles: 9,
+        authorization: { initial: 'per cycle', continuation: 'per cycle' },
+      },
+      {
+        id: 'a-i-ii-iii-b',
+        title: 'MRD-positive B-ALL in first or second remission, single agent',
+        clause: '000 A.i, A.ii, A.iii.B',
+        criteria: ['cd19-positive', 'single-agent', 'which-remission'],
+        indication: 'which-remission',
+        schedule: 'mrd',
+        maxCycles: 4,
+        authorization: { initial: 'per cycle', continuation: 'per cycle' },
+      },
+      {
+        id: 'a-xii',
+        title: 'Infant ALL with an Interfant regimen',
+        clause: '000 A.xii',
+        criteria: ['cd19-positive', 'interfant-regimen'],
+        indication: 'interfant-regimen',
+        schedule: 'consolidation',
+        authorization: { initial: 'per cycle', continuation: 'per cycle' },
+      },
+    ],
+    exclusions: [
+      {
+        id: 'diffuse-large-b-cell-lymphoma',
+        clause: '000 D.i',
+        reason: 'Diffuse large B-cell lymphoma is excluded (000 D.i)',
+      },
+    ],
+    items: [
+      {
+        id: 'supporting-documentation',
+        short: 'supporting clinical documentation',
+        kind: 'submit-with-request',
+        clause: '000 A',
+        request: 'Chart notes supporting every criterion',
+        when: 'always',
+      },
+      {
+        id: 'no-live-vaccine-during-therapy',
+        short: 'no live vaccine during therapy',
+        kind: 'attestation',
+        clause: '000 A',
+        request: 'Attest that no live vaccine will be given during therapy',
+        when: 'always',
+      },
+    ],
+    authorization: { initial: 'per cycle', continuation: 'per cycle' },
+  };
+}
 
 export function makeService(overrides: Partial<LoadedService> = {}): LoadedService {
   return {
@@ -22,6 +131,7 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
       usageRequirements: 'None',
     },
     label: 'MMM Healthcare',
+    labelNamesPayer: true,
     policyId: 'MP-RX-FP-14-23',
     version: '2024-05-09',
     sourceDocument: '000_87c451977d53c8c4.txt',
@@ -61,6 +171,7 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
       schedules: {},
       unitSynonyms: {},
     },
+    outline: makeOutline(),
     policy: {},
     ...overrides,
   };
@@ -144,6 +255,7 @@ const MET: CriterionResult[] = [
     description: 'CD19-positive B-cell precursor ALL',
     status: 'met',
     evidence: ['Observation/cd19-1'],
+    evidenceItems: [{ ref: 'Observation/cd19-1', text: 'CD19 on leukemic blasts: Positive', date: '2024-05-20' }],
   },
   {
     id: 'relapsed-or-refractory',
@@ -152,6 +264,10 @@ const MET: CriterionResult[] = [
     description: 'Relapsed or refractory disease',
     status: 'met',
     evidence: ['Observation/phase-1', 'Condition/all-1'],
+    evidenceItems: [
+      { ref: 'Observation/phase-1', text: 'Cancer disease status: Relapse', date: '2024-05-20' },
+      { ref: 'Condition/all-1', text: 'Acute lymphoblastic leukemia, in relapse', date: '2024-05-02' },
+    ],
   },
   {
     id: 'single-agent',
@@ -160,14 +276,15 @@ const MET: CriterionResult[] = [
     description: 'Used as single-agent therapy',
     status: 'met',
     evidence: [],
+    evidenceItems: [],
   },
 ];
 
 const MISSING: MissingDocumentation[] = [
   {
-    criterion: 'which-remission',
+    criterion: 'relapsed-or-refractory',
     kind: 'unknown-criterion',
-    request: 'Document which complete remission (first or second) the patient is in',
+    request: 'Documentation of relapsed or refractory disease',
   },
   {
     criterion: 'supporting-documentation',
@@ -186,16 +303,23 @@ export function makeDecision(likelihood: Likelihood, overrides: Partial<OrderDec
     dates: { plannedStart: '2024-06-03', cycle1Start: '2024-06-03', received: RECEIVED },
     cycle: 1,
     priorCycles: [],
+    priorCycleItems: [],
     likelihood,
     notCoveredReasons: [],
     pathway: {
       id: 'a-i-ii-iii-a',
       title: 'Relapsed or refractory B-ALL, single agent',
+      indication: 'relapsed-or-refractory',
       indicationMet: true,
+      criteria: ['cd19-positive', 'relapsed-or-refractory', 'single-agent'],
       scheduleId: 'relapsed-refractory',
       maxCycles: 9,
     },
-    criteria: MET.map((c) => ({ ...c, evidence: [...c.evidence] })),
+    criteria: MET.map((c) => ({
+      ...c,
+      evidence: [...c.evidence],
+      evidenceItems: c.evidenceItems.map((i) => ({ ...i })),
+    })),
     missingDocumentation: [],
     authorization: { type: 'initial', cycle: 1, length: 'per cycle' },
     coverage: 'Coverage/cov-1',
@@ -205,14 +329,20 @@ export function makeDecision(likelihood: Likelihood, overrides: Partial<OrderDec
     case 'likely':
       break;
     case 'needs-documentation':
-      base.criteria[1] = { ...MET[1]!, status: 'unknown', evidence: [] };
+      base.criteria[1] = { ...MET[1]!, status: 'unknown', evidence: [], evidenceItems: [] };
       base.missingDocumentation = MISSING.map((m) => ({ ...m }));
       break;
     case 'unlikely':
-      base.criteria[2] = { ...MET[2]!, status: 'not-met', evidence: ['MedicationRequest/dasatinib-1'] };
+      base.criteria[2] = {
+        ...MET[2]!,
+        status: 'not-met',
+        evidence: ['MedicationRequest/dasatinib-1'],
+        evidenceItems: [{ ref: 'MedicationRequest/dasatinib-1', text: 'dasatinib (active order)', date: '2024-04-01' }],
+      };
       break;
     case 'not-covered':
       base.notCoveredReasons = ['Diffuse large B-cell lymphoma is excluded (000 D.i)'];
+      base.notCoveredBy = ['diffuse-large-b-cell-lymphoma'];
       delete base.pathway;
       break;
   }

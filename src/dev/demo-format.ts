@@ -1,7 +1,8 @@
-// What `npm run demo` prints for one call: the response read back into a compact view (each card's kind,
-// indicator, summary, likelihood, pathway, criteria, missing documentation, suggestions; each system action's
-// coverage-information codes), then laid out for a terminal. It works on the JSON as received over HTTP and never
-// trusts its shape. Development only.
+// What `npm run demo` prints for one call: each card as an EHR shows it (indicator, summary, source, the detail
+// rendered from its markdown, suggestion labels, links, override reasons), then each system action's
+// coverage-information codes. It works on the JSON as received over HTTP and never trusts its shape (the view below
+// also reads the coverage assessment, to compare with the fixtures' manifest). Development only.
+import { markdownToText, renderedCard } from './demo-render';
 
 type Json = Record<string, unknown>;
 
@@ -287,32 +288,6 @@ function indicatorText(indicator: string, style: Style): string {
   }
 }
 
-const STATUS_LABELS: Array<[string, string]> = [
-  ['met', 'met'],
-  ['not-met', 'not met'],
-  ['unknown', 'unknown'],
-];
-
-/** Criteria grouped by status, one line per status: `not met   relapsed-or-refractory (000 A.iii.A)`. */
-function criteriaLines(criteria: CriterionView[], style: Style): string[] {
-  const lines: string[] = [];
-  const width = Math.max(...STATUS_LABELS.map(([, label]) => label.length));
-  for (const [status, label] of STATUS_LABELS) {
-    const items = criteria.filter((c) => c.status === status);
-    if (items.length === 0) {
-      continue;
-    }
-    const shown = items.map((c) => (status === 'met' ? c.id : `${c.id} (${c.clause})`)).join(', ');
-    const colour = status === 'met' ? style.green : status === 'not-met' ? style.red : style.yellow;
-    lines.push(`${colour(label.padEnd(width))}  ${shown}`);
-  }
-  const other = criteria.filter((c) => !STATUS_LABELS.some(([s]) => s === c.status));
-  if (other.length > 0) {
-    lines.push(`${'other'.padEnd(width)}  ${other.map((c) => `${c.id}: ${c.status}`).join(', ')}`);
-  }
-  return lines;
-}
-
 /**
  * The lines printed for one call (without trailing newline).
  * @param result - the call
@@ -339,28 +314,25 @@ export function formatCall(result: CallResult, style: Style): string[] {
   if (result.status === 200 && view.cards.length === 0) {
     lines.push(`    ${style.dim('{"cards": []}: no governed order')}`);
   }
-  for (const card of view.cards) {
-    lines.push(`    [${indicatorText(card.indicator, style)}] ${style.dim(card.kind)}: ${card.summary}`);
-    if (card.kind === 'coverage') {
-      const facts = [
-        `likelihood ${style.bold(card.likelihood ?? '?')}`,
-        `pathway ${card.pathway ?? 'none (an exclusion decides)'}`,
-      ];
-      if (card.authorization) {
-        facts.push(`authorization ${card.authorization}`);
-      }
-      lines.push(`      ${facts.join(' | ')}`);
-      for (const line of criteriaLines(card.criteria, style)) {
-        lines.push(`      ${line}`);
-      }
-      for (const m of card.missing) {
-        lines.push(`      ${style.cyan('missing')} ${m.kind} ${m.criterion}: ${m.request}`);
-      }
+  const cards = isObject(result.body) ? list(result.body.cards) : [];
+  cards.forEach((raw, i) => {
+    const card = renderedCard(raw);
+    const kind = view.cards[i]?.kind ?? 'other';
+    lines.push(`    ${style.bold(`[${indicatorText(card.indicator, style)}]`)} ${style.bold(card.summary)}`);
+    lines.push(`      ${style.dim(`${card.source} · ${kind} card`)}`);
+    for (const line of markdownToText(card.detail, style.bold).split('\n')) {
+      lines.push(line === '' ? '' : `      ${line}`);
     }
     for (const label of card.suggestions) {
-      lines.push(`      ${style.cyan('suggestion')} ${label}`);
+      lines.push(`      ${style.cyan('[suggestion]')} ${label}`);
     }
-  }
+    for (const link of card.links) {
+      lines.push(`      ${style.cyan(`[${link.label}]`)} ${style.dim(link.url)}`);
+    }
+    if (card.overrideReasons.length > 0) {
+      lines.push(`      ${style.dim(`override reasons: ${card.overrideReasons.join('; ')}`)}`);
+    }
+  });
   for (const action of view.systemActions) {
     const codes = [action.covered, action.paNeeded, action.docNeeded].map((c) => c ?? '-').join(' / ');
     lines.push(`    ${style.dim('system action')} ${action.type} ${action.resource}: ${style.bold(codes)}`);

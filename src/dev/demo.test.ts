@@ -1,5 +1,8 @@
 // The demo: argument parsing, the 412 it accepts, the terminal view of a response, and whole runs against the
 // embedded FHIR server and the real service (a filtered replay, --json, --serve), each leaving nothing running.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseDemoArgs, runDemo, type DemoIo } from './demo';
 import {
   expectsPreconditionFailed,
@@ -24,6 +27,7 @@ const ENV = { CDS_LOG_LEVEL: 'silent' };
 
 describe('arguments', () => {
   it('reads substrings and options', () => {
+    expect(parseDemoArgs(['--html', 'cards.html']).html).toBe('cards.html');
     expect(parseDemoArgs(['dlbcl', '--json', 'relapsed', '--serve', '--port', '0', '--fhir-port=8081'])).toEqual({
       filters: ['dlbcl', 'relapsed'],
       json: true,
@@ -42,6 +46,7 @@ describe('arguments', () => {
     expect(() => parseDemoArgs(['--verbose'])).toThrow(/unknown option --verbose/);
     expect(() => parseDemoArgs(['--port'])).toThrow(/port number/);
     expect(() => parseDemoArgs(['--port', '70000'])).toThrow(/port number/);
+    expect(() => parseDemoArgs(['--html'])).toThrow(/--html needs a file name/);
   });
 });
 
@@ -164,11 +169,18 @@ describe('whole runs', () => {
     expect(run.results.every((r) => r.status === 200)).toBe(true);
     const out = io.stdout();
     expect(out).toContain('== adult-dlbcl--none.json');
-    expect(out).toContain('likelihood not-covered');
+    // Each card as an EHR shows it: indicator and summary, source, the detail as text, links, suggestions.
+    expect(out).toContain(
+      '[warning] Blinatumomab cycle 1: not covered: the diagnosis on file is excluded by the policy'
+    );
+    expect(out).toContain('MMM Healthcare · coverage card');
+    expect(out).toMatch(/\n {6}Why: Diffuse large B-cell lymphoma is not covered \(000 D\.i\)/);
+    expect(out).toMatch(/\n {6}• Not met: B-cell precursor ALL diagnosis \(Diffuse large B-cell lymphoma/);
+    expect(out).toMatch(/\[Read the policy\] http:\/\/127\.0\.0\.1:\d+\/policies\/blinatumomab-mmm#000-d\.i/);
+    expect(out).toContain('[info] Blinatumomab cycle 1: likely approved with prior authorization');
+    expect(out).not.toMatch(/\*\*|^\s*- /m);
     expect(out).toContain('system action update MedicationRequest/dlbcl-blina-draft: not-covered / - / -');
-    expect(out).toMatch(/likelihood likely \| pathway single-agent-relapsed-refractory/);
     expect(out).toContain('{"cards": []}: no governed order');
-    expect(out).toMatch(/not met\s+\S/);
     expect(out).toContain('6 calls (3 requests x 2 services); 6 answered; 0 failed');
     expect(out).not.toContain('\u001b[');
     // Nothing listens any more.
@@ -189,6 +201,35 @@ describe('whole runs', () => {
       ['blinatumomab-single-agent', 200, { cards: [] }],
     ]);
     expect(io.stderr()).toContain('2 calls');
+  });
+
+  it('--html writes one page with every card rendered by a GFM renderer, and no script', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-html-'));
+    try {
+      const file = path.join(dir, 'cards.html');
+      const io = capture();
+      const run = await runDemo(['--no-color', '--html', file, 'adult-mrd-positive-no-phase--full'], io, ENV);
+      expect(run.code).toBe(0);
+      const html = fs.readFileSync(file, 'utf8');
+      expect(io.stdout()).toContain(`wrote ${file} (2 calls)`);
+      expect(html).toMatch(/^<!doctype html>/);
+      expect(html).not.toMatch(/<script/i);
+      expect(html).toContain("default-src 'none'");
+      expect(html).toContain(
+        '<div class="summary">Blinatumomab cycle 1: prior authorization needs 1 document: first or second complete remission</div>'
+      );
+      expect(html).toContain(
+        '<li><strong>Unknown:</strong> first or second complete remission (not in the record)</li>'
+      );
+      expect(html).toContain(
+        '<span class="button">Create a task to complete the MMM Healthcare documentation questionnaire</span>'
+      );
+      expect(html).toMatch(
+        /<a class="button link" href="http:\/\/127\.0\.0\.1:\d+\/policies\/blinatumomab-mmm#000-a\.iii\.b"/
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--serve keeps both servers up and prints their URLs', async () => {

@@ -7,6 +7,7 @@
 //   npm run demo -- relapsed dlbcl      only request files whose name contains one of the substrings
 //   npm run demo -- --json              raw responses on stdout (one JSON document per call), the rest on stderr
 //   npm run demo -- --serve             keep both servers up after the replay and print their URLs
+//   npm run demo -- --html FILE         also write one HTML page with every card as an EHR renders it (GFM, no script)
 //   options: --port N, --fhir-port N (with --serve), --no-color, --help
 //
 // Exit status: 0 when every call was answered (200, or a 412 the contract expects for the request), 1 otherwise,
@@ -31,7 +32,8 @@ import {
   readManifest,
   type FixtureRequest,
 } from './demo-fixtures';
-import { answered, expectationMismatches, formatCall, makeStyle, type CallResult } from './demo-format';
+import { answered, expectationMismatches, formatCall, makeStyle, viewResponse, type CallResult } from './demo-format';
+import { cardsPage, renderedCard, type PageSection } from './demo-render';
 import { startFhirServer } from './fhir-server';
 
 export const SERVICES_DIR = path.resolve(__dirname, '..', '..', 'cds-services');
@@ -45,6 +47,8 @@ export interface DemoOptions {
   serve: boolean;
   color: boolean;
   help: boolean;
+  /** Where to write the HTML page of every card (`--html FILE`). */
+  html?: string;
   /** Listening ports (default: any free port). */
   port?: number;
   fhirPort?: number;
@@ -53,10 +57,11 @@ export interface DemoOptions {
 export class UsageError extends Error {}
 
 export const USAGE = [
-  'usage: npm run demo -- [substring ...] [--json] [--serve] [--port N] [--fhir-port N] [--no-color]',
+  'usage: npm run demo -- [substring ...] [--json] [--html FILE] [--serve] [--port N] [--fhir-port N] [--no-color]',
   '',
   '  substring     replay only request files whose name contains it (any of several)',
   '  --json        print each raw response as a JSON document on stdout (everything else goes to stderr)',
+  '  --html FILE   write one HTML page with every card as an EHR renders it (markdown-it, no script)',
   '  --serve       keep the service and the FHIR server running after the replay (Ctrl-C stops them)',
   '  --port N      the service port (default: a free port)',
   '  --fhir-port N the embedded FHIR server port (default: a free port)',
@@ -109,6 +114,14 @@ export function parseDemoArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
       case '--fhir-port':
         options.fhirPort = parsePort('--fhir-port', next());
         break;
+      case '--html': {
+        const file = next();
+        if (file === undefined || file === '' || file.startsWith('--')) {
+          throw new UsageError('--html needs a file name');
+        }
+        options.html = file;
+        break;
+      }
       default:
         if (arg.startsWith('-')) {
           throw new UsageError(`unknown option ${arg}`);
@@ -294,6 +307,27 @@ export async function replay(
   return results;
 }
 
+/** One section of the HTML page per call: its cards as an EHR shows them, and what else came back. */
+function pageSections(results: readonly CallResult[]): PageSection[] {
+  return results.map((r) => {
+    const body = r.body as { cards?: unknown[] } | undefined;
+    const view = viewResponse(r.body);
+    const notes = view.systemActions.map(
+      (a) =>
+        `System action: ${a.type} ${a.resource}: ${[a.covered, a.paNeeded, a.docNeeded].map((c) => c ?? '-').join(' / ')}`
+    );
+    if (r.status !== 200) {
+      notes.unshift(`HTTP ${r.status}${view.issues.length > 0 ? `: ${view.issues.join('; ')}` : ''}`);
+    }
+    return {
+      title: `${r.file} → ${r.serviceId}`,
+      subtitle: `story ${r.story}, ${r.variant} request`,
+      cards: Array.isArray(body?.cards) ? body.cards.map(renderedCard) : [],
+      notes,
+    };
+  });
+}
+
 export interface DemoIo {
   out: (text: string) => void;
   err: (text: string) => void;
@@ -381,6 +415,12 @@ export async function runDemo(
   } catch (e) {
     await servers.close();
     throw e;
+  }
+
+  if (options.html) {
+    const file = path.resolve(options.html);
+    fs.writeFileSync(file, cardsPage(pageSections(results), 'Blinatumomab coverage cards, as an EHR shows them'));
+    say(`\nwrote ${file} (${results.length} calls)\n`);
   }
 
   const failed = results.filter((r) => !answered(r));

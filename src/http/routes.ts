@@ -1,5 +1,6 @@
 // The routes: thin handlers that call the modules (house style 3.3). Each cites its spec section.
 import { Router, type Request, type Response } from 'express';
+import { buildPolicyPage, POLICY_PAGE_CSP } from '../cards/policy-page';
 import { HttpError } from '../errors';
 import { parseHookRequest } from '../hooks/validate';
 import type { CallContext } from '../hooks/types';
@@ -271,6 +272,26 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       }
       res.status(200).setHeader('Content-Type', FHIR_JSON);
       res.send(JSON.stringify(questionnaire));
+    })
+    .all(notAllowed('GET, OPTIONS'));
+
+  // The policy page of each service (contract section 6): generated from the policy file at start-up, no JWT, no
+  // script (a CSP that lets nothing load or run but its own style block), no patient data.
+  const policyPages = new Map([...services.values()].map((s) => [s.id, buildPolicyPage(s)]));
+  router
+    .route('/policies/:id')
+    .get((req, res) => {
+      const page = policyPages.get(String(req.params['id']));
+      if (page === undefined) {
+        throw new HttpError({ code: 'not-found', message: 'No policy page has this id.' });
+      }
+      res.status(200);
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      res.setHeader('Content-Security-Policy', POLICY_PAGE_CSP);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Referrer-Policy', 'no-referrer');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.send(page);
     })
     .all(notAllowed('GET, OPTIONS'));
 

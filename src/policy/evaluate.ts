@@ -23,6 +23,7 @@ import {
   type Json,
 } from './data';
 import { earlierOf, plannedStartOf } from './dates';
+import { describeEvidence } from './evidence';
 import type {
   CriterionResult,
   CriterionStatus,
@@ -238,6 +239,7 @@ function evaluateCriterion(
     description: criterion.description,
     status: 'unknown',
     evidence: [],
+    evidenceItems: [],
   };
   let request = criterion.documentation;
   if (criterion.alwaysUnknown || !criterion.status) {
@@ -255,6 +257,7 @@ function evaluateCriterion(
     const withEvidence = Object.create(scope.vars, { evidence: { value: evidence, enumerable: true } }) as Json;
     result.status = statusOf(statusExpression.evaluate(scope.focus, withEvidence));
     result.evidence = referencesOf(evidence);
+    result.evidenceItems = describeEvidence(evidence, scope.focus);
     if (result.status === 'unknown') {
       // Contract section 6: a request asks only for what is unknown.
       const narrower = criterion.documentationWhen.find((d) => {
@@ -268,6 +271,7 @@ function evaluateCriterion(
     result.status = 'unknown';
     result.evidence = [];
     request = criterion.documentation;
+    result.evidenceItems = [];
     ctx.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
   }
   return { result, request };
@@ -469,6 +473,7 @@ function evaluateOrder(
     dates: { plannedStart, cycle1Start, received: ctx.receivedDate },
     cycle,
     priorCycles: referencesOf(index.priorCycles),
+    priorCycleItems: describeEvidence(index.priorCycles),
     likelihood,
     notCoveredReasons,
     ...(notCoveredBy.length > 0 ? { notCoveredBy } : {}),
@@ -477,7 +482,9 @@ function evaluateOrder(
           pathway: {
             id: best.pathway.id,
             title: best.pathway.title,
+            indication: best.pathway.indication,
             indicationMet,
+            criteria: [...best.criteria],
             scheduleId: best.pathway.schedule,
             ...(best.pathway.maxCycles !== undefined ? { maxCycles: best.pathway.maxCycles } : {}),
           },

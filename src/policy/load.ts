@@ -34,7 +34,7 @@ import {
   type FunctionTable,
 } from './fhirpath';
 import schema from './policy.schema.json';
-import type { DrugCode, LoadedService } from './types';
+import type { DrugCode, LoadedService, PolicyOutline } from './types';
 
 /** The policy file as the schema describes it (after validation). */
 interface RawPolicy {
@@ -44,7 +44,14 @@ interface RawPolicy {
   description: string;
   usageRequirements: string;
   prefetch: Record<string, string>;
-  policy: { label: string; identifier?: string; version: string; effectiveDate?: string; source: string };
+  policy: {
+    label: string;
+    labelNamesPayer: boolean;
+    identifier?: string;
+    version: string;
+    effectiveDate?: string;
+    source: string;
+  };
   drug: { codes: string; billingCode: { system: string; code: string; display?: string } };
   systems: Record<string, string>;
   codes: Record<string, CodeSetEntry[]>;
@@ -705,6 +712,7 @@ export function loadService(folder: string): LoadedService {
     dir: folder,
     definition,
     label: p.policy.label,
+    labelNamesPayer: p.policy.labelNamesPayer,
     ...(p.policy.identifier !== undefined ? { policyId: p.policy.identifier } : {}),
     version: p.policy.version,
     ...(p.policy.effectiveDate !== undefined ? { effectiveDate: p.policy.effectiveDate } : {}),
@@ -716,9 +724,48 @@ export function loadService(folder: string): LoadedService {
       ...items.map((d) => ({ id: d.id, short: d.short, text: d.request, kind: d.kind })),
     ],
     dosing,
+    outline: outlineOf(compiled),
     policy: compiled,
   };
   return deepFreeze(service);
+}
+
+/** The compiled policy's declarations as plain data (no expressions), for the cards and the policy page. */
+function outlineOf(policy: CompiledPolicy): PolicyOutline {
+  return {
+    criteria: policy.criteria.map((c) => ({
+      id: c.id,
+      short: c.short,
+      clause: c.clause,
+      description: c.description,
+      documentation: c.documentation,
+      ...(c.notCoveredWhenNotMet !== undefined ? { notCoveredWhenNotMet: c.notCoveredWhenNotMet } : {}),
+    })),
+    universal: [...policy.universal],
+    ...(policy.continuation
+      ? { continuation: { fromCycle: policy.continuation.fromCycle, criteria: [...policy.continuation.criteria] } }
+      : {}),
+    pathways: policy.pathways.map((x) => ({
+      id: x.id,
+      title: x.title,
+      clause: x.clause,
+      criteria: [...x.criteria],
+      indication: x.indication,
+      schedule: x.schedule,
+      ...(x.maxCycles !== undefined ? { maxCycles: x.maxCycles } : {}),
+      authorization: { ...x.authorization },
+    })),
+    exclusions: policy.exclusions.map((x) => ({ id: x.id, clause: x.clause, reason: x.reason })),
+    items: policy.items.map((d) => ({
+      id: d.id,
+      short: d.short,
+      kind: d.kind,
+      clause: d.clause,
+      request: d.request,
+      when: d.when,
+    })),
+    authorization: { ...policy.authorization },
+  };
 }
 
 /**

@@ -22,6 +22,11 @@ export interface LoadedService {
   definition: ServiceDefinition;
   /** `source.label` of every card (contract section 1). */
   label: string;
+  /**
+   * Whether `label` names the payer (policy.yaml `policy.labelNamesPayer`, required): card text names the payer by
+   * its label when it does, and says "the health plan" when it does not (contract section 6).
+   */
+  labelNamesPayer: boolean;
   policyId?: string;
   version: string;
   effectiveDate?: string;
@@ -34,8 +39,67 @@ export interface LoadedService {
   /** Documentation requests, one Questionnaire item each (contract section 6). */
   documentation: Array<{ id: string; short: string; text: string; kind: MissingDocumentation['kind'] }>;
   dosing: DosingRules;
+  /** What the policy declares, in plain data (the policy page and the cards read it; contract section 6). */
+  outline: PolicyOutline;
   /** The compiled policy, opaque outside src/policy. */
   policy: unknown;
+}
+
+/**
+ * A policy's declarations as plain data, in declaration order: its criteria, pathways, exclusions, documentation
+ * requests and lengths of authorization (the expressions stay inside the compiled policy).
+ */
+export interface PolicyOutline {
+  criteria: Array<{
+    id: string;
+    short: string;
+    clause: string;
+    description: string;
+    documentation: string;
+    /** Set when this criterion not met makes the order not covered (a minimum age): the reason in words. */
+    notCoveredWhenNotMet?: string;
+  }>;
+  /** Criterion ids that are part of every pathway. */
+  universal: string[];
+  /** From `fromCycle` on, these criteria are part of every pathway. */
+  continuation?: { fromCycle: number; criteria: string[] };
+  pathways: Array<{
+    id: string;
+    title: string;
+    clause: string;
+    /** The pathway's own criteria (without the universal and continuation ones). */
+    criteria: string[];
+    /** Its indication criterion (one of `criteria`). */
+    indication: string;
+    /** Its dosing schedule (a key of `LoadedService.dosing.schedules`). */
+    schedule: string;
+    maxCycles?: number;
+    authorization: { initial: string; continuation: string };
+  }>;
+  exclusions: Array<{ id: string; clause: string; reason: string }>;
+  /** Attestation and submit-with-request items. */
+  items: Array<{
+    id: string;
+    short: string;
+    kind: 'attestation' | 'submit-with-request';
+    clause: string;
+    request: string;
+    when: 'always' | 'continuation';
+  }>;
+  authorization: { initial: string; continuation: string };
+}
+
+/** One resource a decision rests on, in words (contract section 6: evidence in words, never bare ids). */
+export interface EvidenceItem {
+  /** `Type/id`, only when the resource has a valid FHIR id. */
+  ref?: string;
+  /**
+   * The fact as the resource states it: a result's code and value, a condition's code, an order's medication, a
+   * care plan's title. Text from patient data, unescaped: whoever puts it in markdown escapes it.
+   */
+  text: string;
+  /** The date the fact is dated by (YYYY-MM-DD), when it has one. */
+  date?: string;
 }
 
 export interface CriterionResult {
@@ -48,6 +112,8 @@ export interface CriterionResult {
   status: CriterionStatus;
   /** References of the resources the status rests on, e.g. `Observation/mrd-1`. */
   evidence: string[];
+  /** The same resources in words, one item each, in the same order (items without a valid id included). */
+  evidenceItems: EvidenceItem[];
 }
 
 export interface MissingDocumentation {
@@ -69,6 +135,8 @@ export interface OrderDecision {
   cycle: number;
   /** References of the prior blinatumomab cycles counted. */
   priorCycles: string[];
+  /** The prior cycles counted, in words (each order's medication and its planned start). */
+  priorCycleItems: EvidenceItem[];
   likelihood: Likelihood;
   /** Why the order is not covered (exclusion, minimum age, cycle limit), in plain words; empty otherwise. */
   notCoveredReasons: string[];
@@ -78,7 +146,17 @@ export interface OrderDecision {
    */
   notCoveredBy?: string[];
   /** The best pathway (contract section 4); absent when an exclusion decides. */
-  pathway?: { id: string; title: string; indicationMet: boolean; scheduleId: string; maxCycles?: number };
+  pathway?: {
+    id: string;
+    title: string;
+    /** The id of its indication criterion. */
+    indication: string;
+    indicationMet: boolean;
+    /** Every criterion of the pathway as evaluated for this order (universal and continuation ones included). */
+    criteria: string[];
+    scheduleId: string;
+    maxCycles?: number;
+  };
   /** Every criterion evaluated, unique by id, in declaration order. */
   criteria: CriterionResult[];
   missingDocumentation: MissingDocumentation[];

@@ -24,12 +24,21 @@ export function fakeService(id: string): LoadedService {
       usageRequirements: 'Test service.',
     },
     label: `Payer ${id}`,
+    labelNamesPayer: true,
     version: '1.0',
     sourceDocument: 'test',
     drugCodes: [],
     billingCode: { system: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9039' },
     documentation: [],
     dosing: {} as DosingRules,
+    outline: {
+      criteria: [],
+      universal: [],
+      pathways: [],
+      exclusions: [],
+      items: [],
+      authorization: { initial: 'per cycle', continuation: 'per cycle' },
+    },
     policy: {},
   };
 }

@@ -46,6 +46,7 @@ export function buildTestService(prefetch: Record<string, string> = PREFETCH_TEM
       usageRequirements: 'none',
     },
     label: 'Test payer',
+    labelNamesPayer: true,
     version: 'test',
     sourceDocument: 'test',
     drugCodes: [
@@ -56,6 +57,14 @@ export function buildTestService(prefetch: Record<string, string> = PREFETCH_TEM
     billingCode: { system: HCPCS, code: 'J9039' },
     documentation: [],
     dosing: {} as DosingRules,
+    outline: {
+      criteria: [],
+      universal: [],
+      pathways: [],
+      exclusions: [],
+      items: [],
+      authorization: { initial: 'per cycle', continuation: 'per cycle' },
+    },
     policy: {},
   };
 }
