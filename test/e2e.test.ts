@@ -12,7 +12,6 @@ import { pathOf, startScriptedServer, type ScriptedServer } from './helpers/fhir
 import {
   BASE_URL,
   RECEIVED_DATE,
-  SERVICE_IDS,
   assessmentOf,
   buildServiceApp,
   codeOf,
@@ -21,6 +20,7 @@ import {
   coverageInformations,
   documentationCards,
   onlyAssessment,
+  servicesOf,
   subs,
   systemActionInfo,
   withDraftOrder,
@@ -49,6 +49,9 @@ const NO_GOVERNED = 'adult-relapsed--other-drug--full.json';
 const NO_ID = 'adult-relapsed--no-order-id--full.json';
 const CORRECTION = 'child-relapsed-cycle1-flat-dose--full.json';
 const MEDICATION_REFERENCE = 'adult-relapsed--medication-reference-fetch--none.json';
+
+/** Every service the loader finds in cds-services/, in its order: each gets the per-service tests below. */
+const SERVICE_IDS = servicesOf().map((s) => s.id);
 
 let h: ServiceApp;
 
@@ -149,12 +152,13 @@ describe('discovery', () => {
     return out;
   }
 
-  it('lists both services with their prefetch, usage requirements and CRD configuration options, nothing else', async () => {
+  it('lists every loaded service with its prefetch, usage requirements and CRD configuration options, nothing else', async () => {
     const res = await request(h.app).get('/cds-services').expect(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(Object.keys(res.body)).toEqual(['services']);
     const services = res.body.services as Array<Record<string, unknown>>;
-    expect(services.map((s) => s.id)).toEqual([...SERVICE_IDS]);
+    expect(services.map((s) => s.id)).toEqual(SERVICE_IDS);
+    expect(SERVICE_IDS).toEqual(expect.arrayContaining(['blinatumomab-mmm', 'blinatumomab-single-agent']));
     for (const s of services) {
       expect(Object.keys(s).sort()).toEqual([
         'description',
@@ -194,7 +198,7 @@ describe('discovery', () => {
   });
 });
 
-describe.each([...SERVICE_IDS])('%s', (serviceId) => {
+describe.each(SERVICE_IDS)('%s', (serviceId) => {
   const label = (): string => h.service(serviceId).label;
   const version = (): string => h.service(serviceId).version;
 

@@ -70,8 +70,15 @@ describe('loading cds-services', () => {
   const services = loadServices(servicesDir);
   const byId = new Map(services.map((s) => [s.id, s]));
 
-  test('loads both blinatumomab services, in name order', () => {
-    expect(services.map((s) => s.id)).toEqual(['blinatumomab-mmm', 'blinatumomab-single-agent']);
+  test('loads every policy folder as a service, in name order, the two payer policies among them', () => {
+    const folders = fs
+      .readdirSync(servicesDir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && fs.existsSync(path.join(servicesDir, e.name, 'policy.yaml')))
+      .map((e) => e.name)
+      .sort();
+    expect(services.map((s) => s.id)).toEqual(folders);
+    expect(services.map((s) => path.basename(s.dir))).toEqual(folders);
+    expect(folders).toEqual(expect.arrayContaining(['blinatumomab-mmm', 'blinatumomab-single-agent']));
   });
 
   test('discovery shows only the discovery keys, with the CRD configuration options', () => {
