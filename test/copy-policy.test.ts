@@ -1,6 +1,7 @@
-// A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id into a
-// temporary services directory beside the original, load both with loadServices, and check that discovery lists the
-// copy and that it answers every full fixture request exactly as the original does (uuids and the service id apart).
+// A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id and a payer
+// of its own into a temporary services directory beside the original, load both with loadServices, and check that
+// discovery lists the copy and that it answers every full fixture request exactly as the original does (uuids and the
+// service id apart); the same payer in both stops the load.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,8 @@ import { assertCardRules } from './card-rules';
 import { MMM, SERVICES_DIR, buildServiceApp, type ServiceApp } from './helpers/service-app';
 
 const COPY = 'blinatumomab-mmm-copy';
+const COPY_PAYER = 'mmm-healthcare-copy';
+const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 let dir: string;
@@ -30,7 +33,12 @@ function copyPolicy(target: string, id: string): void {
   if (renamed === policy) {
     throw new Error('policy.yaml has no top-level "id: blinatumomab-mmm" line');
   }
-  fs.writeFileSync(policyFile, renamed);
+  // A payer belongs to one policy: the copy serves a payer of its own.
+  const withPayer = renamed.replace(/^(\s+value:\s*)mmm-healthcare\s*$/m, `$1${COPY_PAYER}`);
+  if (withPayer === renamed) {
+    throw new Error('policy.yaml declares no payer mmm-healthcare');
+  }
+  fs.writeFileSync(policyFile, withPayer);
   const casesFile = path.join(folder, 'cases.yaml');
   if (fs.existsSync(casesFile)) {
     fs.writeFileSync(casesFile, fs.readFileSync(casesFile, 'utf8').replace(/\bblinatumomab-mmm\b/g, id));
@@ -62,6 +70,23 @@ test('loadServices loads the original and the copy from the folder', () => {
   expect(copy.label).toBe(original.label);
   expect(copy.version).toBe(original.version);
   expect(copy.documentation).toEqual(original.documentation);
+});
+
+test('a payer declared by two policies stops the load, naming both', () => {
+  const twice = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
+  try {
+    fs.cpSync(path.join(SERVICES_DIR, MMM), path.join(twice, MMM), { recursive: true });
+    fs.cpSync(path.join(dir, COPY), path.join(twice, COPY), { recursive: true });
+    const file = path.join(twice, COPY, 'policy.yaml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(COPY_PAYER, 'mmm-healthcare'));
+    expect(() => loadServices(twice)).toThrow(
+      new RegExp(
+        `${COPY}/policy.yaml: payers: ${PAYER_SYSTEM}\\|mmm-healthcare is also declared by .*${MMM}/policy.yaml`
+      )
+    );
+  } finally {
+    fs.rmSync(twice, { recursive: true, force: true });
+  }
 });
 
 test('discovery lists the copy, identical to the original apart from its id', async () => {

@@ -170,7 +170,7 @@ describe('discovery', () => {
       expect((s.usageRequirements as string).length).toBeGreaterThan(20);
       const prefetch = s.prefetch as Record<string, string>;
       // Contract section 5: discovery prefetches the active Coverage; the policies read these keys.
-      expect(prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active');
+      expect(prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor');
       expect(prefetch.patient).toBe('Patient/{{context.patientId}}');
       expect(prefetch.medicationRequests).toContain('_include=MedicationRequest:medication');
       expect(Object.keys(prefetch)).toEqual(expect.arrayContaining(['conditions', 'observations']));

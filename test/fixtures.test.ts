@@ -9,12 +9,14 @@ import type {
   Bundle,
   Coding,
   Condition,
+  Coverage,
   Dosage,
   FhirResource,
   Immunization,
   Medication,
   MedicationRequest,
   Observation,
+  Organization,
   Patient,
   Reference,
 } from 'fhir/r4';
@@ -50,6 +52,14 @@ const S = {
   phase: 'http://example.org/fhir/CodeSystem/treatment-phase',
 };
 const PHASE_URL = 'http://example.org/fhir/StructureDefinition/treatment-phase';
+// Profile section 6 and contract section 1: the fixture payers (system, value) and the policy each is covered by.
+const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
+const PAYERS: Record<string, string | undefined> = {
+  'mmm-healthcare': 'blinatumomab-mmm',
+  'single-agent-plan': 'blinatumomab-single-agent',
+  // Handled by no policy: the routed services refuse it.
+  'regional-health-plan': undefined,
+};
 
 // Profile section 1: blinatumomab codes.
 const BLINA_CODES = new Set([
@@ -146,6 +156,8 @@ interface HookRequestFile {
 
 interface ManifestStory {
   name: string;
+  coverages: Array<{ coverage: string; payer: string; form: string }>;
+  routed: Record<string, unknown>;
   bundle: string;
   patientId: string;
   plannedStart: string;
@@ -388,8 +400,17 @@ describe('bundles are valid FHIR R4 transactions', () => {
         expect(r.status).not.toBe('draft');
       }
     }
-    // No real identifiers at all.
-    expect(JSON.stringify(bundle)).not.toMatch(/"identifier"/);
+    // No real identifiers at all: the only identifiers are the synthetic payer identifiers of profile section 6.
+    const withoutPayers = JSON.stringify(bundle, (k, v: unknown) => {
+      const isPayerId =
+        k === 'identifier' &&
+        (Array.isArray(v) ? v : [v]).every(
+          (i: { system?: string; value?: string } | undefined) =>
+            i?.system === PAYER_SYSTEM && i.value !== undefined && i.value in PAYERS
+        );
+      return isPayerId ? undefined : v;
+    });
+    expect(withoutPayers).not.toMatch(/"identifier"/);
   });
 
   test('ids are unique across every bundle', () => {
@@ -489,13 +510,58 @@ describe('clinical data follow the data profile', () => {
     }
   });
 
-  test('Coverage is active, paid by MMM Healthcare, for its patient; only adult-no-coverage has none', () => {
+  test('Coverages are active and name a fixture payer by identifier or by an Organization in the bundle', () => {
+    const seen = new Set<string>();
     for (const [story, bundle] of bundles) {
-      const coverages = resourcesOf(bundle).filter((r) => r.resourceType === 'Coverage');
-      expect(coverages.length).toBe(story === 'adult-no-coverage' ? 0 : 1);
+      const resources = resourcesOf(bundle);
+      const coverages = resources.filter((r): r is Coverage => r.resourceType === 'Coverage');
+      expect({ story, count: coverages.length }).toEqual({
+        story,
+        count: story === 'adult-no-coverage' ? 0 : story === 'adult-two-coverages' ? 2 : 1,
+      });
       for (const c of coverages) {
-        expect(c).toMatchObject({ status: 'active', payor: [{ display: 'MMM Healthcare' }] });
+        expect(c.status).toBe('active');
+        expect(c.payor).toHaveLength(1);
+        const payor = c.payor[0]!;
+        const organization = resources.find(
+          (r): r is Organization =>
+            r.resourceType === 'Organization' && payor.reference === `Organization/${r.id ?? ''}`
+        );
+        const identifiers = payor.identifier ? [payor.identifier] : (organization?.identifier ?? []);
+        expect(identifiers).toHaveLength(1);
+        expect(identifiers[0]!.system).toBe(PAYER_SYSTEM);
+        expect(Object.keys(PAYERS)).toContain(identifiers[0]!.value);
+        // One form or the other, never both.
+        expect(payor.identifier === undefined).toBe(organization !== undefined);
+        seen.add(`${identifiers[0]!.value ?? ''} ${organization ? 'organization' : 'identifier'}`);
       }
+      // The manifest says the same, in order.
+      const m = manifest.stories.find((x) => x.name === story)!;
+      expect(m.coverages.map((x) => x.coverage)).toEqual(coverages.map((c) => `Coverage/${c.id ?? ''}`));
+    }
+    // Each route, in both forms, and the refusal (contract section 1; issue 10's fixture stories).
+    expect([...seen].sort()).toEqual(
+      expect.arrayContaining([
+        'mmm-healthcare identifier',
+        'mmm-healthcare organization',
+        'regional-health-plan identifier',
+        'regional-health-plan organization',
+        'single-agent-plan identifier',
+        'single-agent-plan organization',
+      ])
+    );
+  });
+
+  test("the manifest's routed expectation follows the first Coverage whose payer a policy handles", () => {
+    for (const m of manifest.stories) {
+      const handled = m.coverages.findIndex((c) => PAYERS[c.payer] !== undefined);
+      const expected =
+        m.coverages.length === 0
+          ? { noActiveCoverage: true }
+          : handled < 0
+            ? { refused: 'payer-not-handled' }
+            : { service: PAYERS[m.coverages[handled]!.payer], coverageIndex: handled };
+      expect({ story: m.name, routed: m.routed }).toEqual({ story: m.name, routed: expected });
     }
   });
 
@@ -664,10 +730,15 @@ describe('requests', () => {
       }
       const wanted = mine.filter((x) => x.resourceType === type && (filter === undefined || filter(x)));
       expect(matches.map((x) => x.id).sort()).toEqual(wanted.map((x) => x.id).sort());
-      // Included resources: exactly the Medications the patient's orders reference.
+      // Included resources: exactly the Medications the patient's orders reference, and the payer Organizations
+      // the active Coverages reference (_include=Coverage:payor).
       const referenced = new Set(
         matches
-          .map((x) => (x as MedicationRequest).medicationReference?.reference)
+          .flatMap((x) =>
+            x.resourceType === 'Coverage'
+              ? x.payor.map((p) => p.reference)
+              : [(x as MedicationRequest).medicationReference?.reference]
+          )
           .filter((x): x is string => x !== undefined && !x.startsWith('#'))
       );
       expect(includes.map((x) => `${x.resourceType}/${x.id ?? ''}`).sort()).toEqual([...referenced].sort());

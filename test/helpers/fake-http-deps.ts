@@ -27,6 +27,7 @@ export function fakeService(id: string): LoadedService {
     version: '1.0',
     sourceDocument: 'test',
     drugCodes: [],
+    payers: [],
     billingCode: { system: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9039' },
     documentation: [],
     dosing: {} as DosingRules,
