@@ -1,7 +1,7 @@
 // A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id and a payer
 // of its own into a temporary services directory beside the original, load both with loadServices, and check that
-// discovery lists the copy and that it answers every full fixture request exactly as the original does (uuids and the
-// service id apart); the same payer in both stops the load.
+// discovery lists the copy on every hook and that it answers every full fixture request exactly as the original does
+// (uuids and the service id apart); the same payer in both stops the load.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,11 +89,18 @@ test('a payer declared by two policies stops the load, naming both', () => {
   }
 });
 
-test('discovery lists the copy, identical to the original apart from its id', async () => {
+test('discovery lists the copy on every hook, identical to the original apart from its ids', async () => {
   const res = await request(h.app).get('/cds-services').expect(200);
   const listed = res.body.services as Array<Record<string, unknown>>;
-  expect(listed.map((s) => s.id)).toEqual([MMM, COPY]);
-  expect({ ...listed[1], id: MMM }).toEqual(listed[0]);
+  const ids = listed.map((s) => s.id);
+  expect(ids).toEqual(
+    [MMM, `${MMM}-order-dispatch`, `${MMM}-order-select`, COPY, `${COPY}-order-dispatch`, `${COPY}-order-select`].sort()
+  );
+  for (const suffix of ['', '-order-select', '-order-dispatch']) {
+    const original = listed.find((s) => s.id === `${MMM}${suffix}`);
+    const copy = listed.find((s) => s.id === `${COPY}${suffix}`);
+    expect(normalized(copy)).toEqual(normalized(original));
+  }
 });
 
 test('the copy serves its own Questionnaire, with the same items', async () => {

@@ -1,11 +1,11 @@
 // Decisions -> the CDS Hooks response (contract sections 5 and 6): cards sorted by kind then draft-order position,
 // cut to `max-cards`, and the CRD coverage-information `update` system actions.
 import { randomUUID } from 'node:crypto';
-import type { Action, Card, CdsResponse, HookRequest } from '../hooks/types';
+import type { Action, Card, CdsResponse, HookName, HookRequest } from '../hooks/types';
 import type { CrdConfiguration } from '../hooks/crd-configuration';
 import type { LoadedService, OrderDecision } from '../policy/types';
 import { buildCoverageCard } from './coverage-card';
-import { buildCoverageSystemAction } from './coverage-information';
+import { alreadyAsserted, buildCoverageSystemAction, outcomeFor } from './coverage-information';
 import { buildDocumentationCard } from './documentation';
 import { buildCorrectionCard, buildDoseCheckCard } from './dose-cards';
 import { questionnaireCanonical } from './questionnaire';
@@ -20,6 +20,17 @@ export interface BuildResponseOptions {
   configuration: CrdConfiguration;
   /** Identifier source for cards, suggestions and coverage-assertion-ids (tests); crypto.randomUUID otherwise. */
   uuid?: () => string;
+  /**
+   * The hook answered (default order-sign). The rules of contract section 1: on order-select no documentation card
+   * (hence no Task) and coverage information without `doc-needed` or `questionnaire`; on order-dispatch an order
+   * that already carries the same assertion for its Coverage gets its correction card only, and no system action.
+   */
+  hook?: HookName;
+  /**
+   * `orderIndex` of the orders under assessment (default: every decision). The others were evaluated as context
+   * only (order-select's draft orders that are not selected): they get no card and no system action.
+   */
+  assessed?: ReadonlySet<number>;
 }
 
 interface Entry {
@@ -49,7 +60,16 @@ export function buildResponse(
     // Contract section 6: max-cards 0 gives {"cards": []}.
     return { cards: [] };
   }
-  const ordered = [...decisions].sort((a, b) => a.orderIndex - b.orderIndex);
+  const hook = opts.hook ?? 'order-sign';
+  const secondary = hook === 'order-select';
+  const ordered = [...decisions]
+    .filter((d) => opts.assessed === undefined || opts.assessed.has(d.orderIndex))
+    .sort((a, b) => a.orderIndex - b.orderIndex);
+  /** order-dispatch: the order already carries this assertion, so nothing about its coverage is new. */
+  const unchanged = (decision: OrderDecision): boolean =>
+    hook === 'order-dispatch' &&
+    decision.coverage !== undefined &&
+    alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood));
 
   const entries: Entry[] = [];
   const add = (kind: CardKind, decision: OrderDecision, card: Card | undefined): void => {
@@ -58,9 +78,10 @@ export function buildResponse(
     }
   };
   for (const decision of ordered) {
-    if (config.coverageInfo) {
+    const known = unchanged(decision);
+    if (config.coverageInfo && !known) {
       add('coverage', decision, buildCoverageCard(service, decision, uuid()));
-      if (decision.likelihood === 'needs-documentation') {
+      if (decision.likelihood === 'needs-documentation' && !secondary) {
         add(
           'documentation',
           decision,
@@ -76,7 +97,7 @@ export function buildResponse(
     if (config.limits) {
       const correction = buildCorrectionCard(service, decision, uuid);
       add('correction', decision, correction);
-      if (!correction) {
+      if (!correction && !known) {
         add('dose-check', decision, buildDoseCheckCard(service, decision, uuid()));
       }
     }
@@ -95,6 +116,7 @@ export function buildResponse(
         assertionId: uuid(),
         // Contract section 5: `questionnaire` exactly when a documentation card is sent.
         questionnaire: documented.has(decision) ? questionnaireCanonical(service, opts.baseUrl) : undefined,
+        secondary,
       });
       if (action) {
         systemActions.push(action);

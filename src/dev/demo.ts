@@ -218,7 +218,10 @@ export async function startDemoServers(
   }
 }
 
-/** The service ids discovery lists, in its order. */
+/**
+ * The order-sign services discovery lists, in its order: the fixture requests are order-sign requests (the other
+ * hooks are tested end to end in test/hooks-e2e.test.ts).
+ */
 async function discoverServices(serviceUrl: string): Promise<Array<{ id: string; prefetch: Record<string, unknown> }>> {
   const res = await fetch(`${serviceUrl}/cds-services`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
   if (res.status !== 200) {
@@ -227,7 +230,10 @@ async function discoverServices(serviceUrl: string): Promise<Array<{ id: string;
   const body = (await res.json()) as { services?: unknown };
   const services = Array.isArray(body.services) ? body.services : [];
   return services
-    .filter((s): s is { id: string; prefetch?: unknown } => !!s && typeof (s as { id?: unknown }).id === 'string')
+    .filter(
+      (s): s is { id: string; hook: string; prefetch?: unknown } =>
+        !!s && typeof (s as { id?: unknown }).id === 'string' && (s as { hook?: unknown }).hook === 'order-sign'
+    )
     .map((s) => ({
       id: s.id,
       prefetch: s.prefetch && typeof s.prefetch === 'object' ? (s.prefetch as Record<string, unknown>) : {},

@@ -4,7 +4,8 @@ import type { Server, ServerResponse } from 'node:http';
 import type pino from 'pino';
 import type { Config } from '../config';
 import { buildQuestionnaire } from '../cards/questionnaire';
-import { createOrderSignHandler } from '../hooks/order-sign';
+import { createHookHandler } from '../hooks/pipeline';
+import { buildCdsServices } from '../hooks/services';
 import { createApp } from '../http/app';
 import { loadServices } from '../policy/load';
 import type { LoadedService } from '../policy/types';
@@ -53,9 +54,10 @@ export function createServiceApp(
   return createApp({
     config,
     services: new Map(services.map((s) => [s.id, s])),
+    cdsServices: buildCdsServices(services),
     store,
     logger,
-    handleOrderSign: createOrderSignHandler({
+    handleCall: createHookHandler({
       allowlist: config.fhirAllowlist,
       fhirTimeoutMs: config.fhirTimeoutMs,
       fhirMaxPages: config.fhirMaxPages,
