@@ -1,7 +1,7 @@
 // A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id and a payer
 // of its own into a temporary services directory beside the original, load both with loadServices, and check that
-// discovery lists the copy on every hook and that it answers every full fixture request exactly as the original does
-// (uuids and the service id apart); the same payer in both stops the load.
+// discovery lists the copy on every hook, that it answers every full fixture request exactly as the original does
+// (uuids and the service id apart), and that the routed services send its payer's patients to it, with no code change.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import type { Questionnaire } from 'fhir/r4';
 import request from 'supertest';
 import type { HookRequest } from '../src/hooks/types';
 import { loadFixtureRequests } from '../src/dev/demo-fixtures';
+import { asSigned, draftMedicationRequests, toOrderDispatch, toOrderSelect } from '../src/dev/hook-requests';
 import { loadServices } from '../src/policy/load';
 import type { LoadedService } from '../src/policy/types';
 import { assertCardRules } from './card-rules';
@@ -50,6 +51,11 @@ function normalized(body: unknown): unknown {
   return JSON.parse(JSON.stringify(body).replace(UUID, '<uuid>').split(COPY).join(MMM)) as unknown;
 }
 
+/** The request with its Coverages' payer identifiers (and included payer Organizations') set to `payer`. */
+function withPayer(body: unknown, payer: string): unknown {
+  return JSON.parse(JSON.stringify(body).replace(/"value":"mmm-healthcare"/g, `"value":"${payer}"`)) as unknown;
+}
+
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
   fs.cpSync(path.join(SERVICES_DIR, MMM), path.join(dir, MMM), { recursive: true });
@@ -89,18 +95,32 @@ test('a payer declared by two policies stops the load, naming both', () => {
   }
 });
 
-test('discovery lists the copy on every hook, identical to the original apart from its ids', async () => {
+test('discovery lists the copy on every hook, identical to the original apart from its ids and payer', async () => {
   const res = await request(h.app).get('/cds-services').expect(200);
   const listed = res.body.services as Array<Record<string, unknown>>;
   const ids = listed.map((s) => s.id);
   expect(ids).toEqual(
-    [MMM, `${MMM}-order-dispatch`, `${MMM}-order-select`, COPY, `${COPY}-order-dispatch`, `${COPY}-order-select`].sort()
+    [
+      MMM,
+      `${MMM}-order-dispatch`,
+      `${MMM}-order-select`,
+      COPY,
+      `${COPY}-order-dispatch`,
+      `${COPY}-order-select`,
+      'blinatumomab-order-dispatch',
+      'blinatumomab-order-select',
+      'blinatumomab-order-sign',
+    ].sort()
   );
   for (const suffix of ['', '-order-select', '-order-dispatch']) {
     const original = listed.find((s) => s.id === `${MMM}${suffix}`);
     const copy = listed.find((s) => s.id === `${COPY}${suffix}`);
     expect(normalized(copy)).toEqual(normalized(original));
   }
+  // The routed services name the copy's payer beside the original's.
+  const routed = listed.find((s) => s.id === 'blinatumomab-order-sign');
+  expect(routed?.usageRequirements).toContain(`${PAYER_SYSTEM}|${COPY_PAYER} (${COPY})`);
+  expect(routed?.usageRequirements).toContain(`${PAYER_SYSTEM}|mmm-healthcare (${MMM})`);
 });
 
 test('the copy serves its own Questionnaire, with the same items', async () => {
@@ -134,5 +154,42 @@ test.each(fullRequests.map((f) => [f.name.file, f.body] as const))(
       expect(JSON.stringify(b.body)).not.toMatch(new RegExp(`${MMM}(?!-copy)`));
     }
     expect(normalized(b.body)).toEqual(normalized(a.body));
+  }
+);
+
+const baseline = fullRequests.find((f) => f.name.file === 'adult-relapsed-ph-neg-cycle1-stepup--full.json');
+
+test.each(['order-sign', 'order-select', 'order-dispatch'])(
+  "the routed %s service sends the copy's payer to the copy and the original's to the original",
+  async (hook) => {
+    expect(baseline).toBeDefined();
+    const sign = baseline?.body as Record<string, unknown>;
+    const body =
+      hook === 'order-sign'
+        ? sign
+        : hook === 'order-select'
+          ? toOrderSelect(sign)
+          : toOrderDispatch(sign, { placement: 'prefetch', orders: draftMedicationRequests(sign).map(asSigned) });
+    const own = (id: string): string => (hook === 'order-sign' ? id : `${id}-${hook}`);
+    const [original, copy, routedOriginal, routedCopy] = await Promise.all([
+      request(h.app)
+        .post(`/cds-services/${own(MMM)}`)
+        .send(body),
+      request(h.app)
+        .post(`/cds-services/${own(COPY)}`)
+        .send(body),
+      request(h.app).post(`/cds-services/blinatumomab-${hook}`).send(body),
+      request(h.app)
+        .post(`/cds-services/blinatumomab-${hook}`)
+        .send(withPayer(body, COPY_PAYER) as object),
+    ]);
+    for (const res of [original, copy, routedOriginal, routedCopy]) {
+      expect(res.status).toBe(200);
+    }
+    expect(JSON.stringify(routedCopy.body)).toContain(`"policy":"${COPY}"`);
+    expect(JSON.stringify(routedOriginal.body)).not.toContain(COPY);
+    const plain = (b: unknown): unknown => JSON.parse(JSON.stringify(b).replace(UUID, '<uuid>')) as unknown;
+    expect(plain(routedCopy.body)).toEqual(plain(copy.body));
+    expect(plain(routedOriginal.body)).toEqual(plain(original.body));
   }
 );

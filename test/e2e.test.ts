@@ -152,12 +152,15 @@ describe('discovery', () => {
     'blinatumomab-mmm': 'order-sign',
     'blinatumomab-mmm-order-dispatch': 'order-dispatch',
     'blinatumomab-mmm-order-select': 'order-select',
+    'blinatumomab-order-dispatch': 'order-dispatch',
+    'blinatumomab-order-select': 'order-select',
+    'blinatumomab-order-sign': 'order-sign',
     'blinatumomab-single-agent': 'order-sign',
     'blinatumomab-single-agent-order-dispatch': 'order-dispatch',
     'blinatumomab-single-agent-order-select': 'order-select',
   };
 
-  it('lists each policy on the three hooks, with prefetch, usage requirements and CRD options only', async () => {
+  it('lists each policy on the three hooks and the three routed services, with prefetch, usage and options only', async () => {
     const res = await request(h.app).get('/cds-services').expect(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(Object.keys(res.body)).toEqual(['services']);
@@ -200,12 +203,18 @@ describe('discovery', () => {
       expect(INTERNAL_KEYS.filter((k) => keys.has(k))).toEqual([]);
       expect(JSON.stringify(s)).not.toMatch(/%[a-zA-Z]|\.where\(|\.exists\(/);
     }
-    // Each policy's services share its prefetch.
+    // Each policy's services share its prefetch; the routed ones declare the union of the policies' templates.
     const byId = new Map(services.map((s) => [s.id as string, s.prefetch as Record<string, string>]));
     for (const id of SERVICE_IDS) {
       expect(byId.get(`${id}-order-select`)).toEqual(byId.get(id));
       expect(byId.get(`${id}-order-dispatch`)).toEqual(byId.get(id));
     }
+    const routed = byId.get('blinatumomab-order-sign') as Record<string, string>;
+    expect(byId.get('blinatumomab-order-select')).toEqual(routed);
+    expect(byId.get('blinatumomab-order-dispatch')).toEqual(routed);
+    const union = new Set(SERVICE_IDS.flatMap((id) => Object.values(byId.get(id) ?? {})));
+    expect(new Set(Object.values(routed))).toEqual(union);
+    expect(Object.values(routed)).toHaveLength(union.size);
   });
 });
 

@@ -39,6 +39,9 @@ const PREFETCH_KEYS = [
   'carePlans',
 ];
 
+// The routed services declare each policy's Observation template under its own key (contract section 1: the union).
+const ROUTED_KEYS = ['observations-blinatumomab-mmm', 'observations-blinatumomab-single-agent'];
+
 const S = {
   rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
   ndc: 'http://hl7.org/fhir/sid/ndc',
@@ -688,65 +691,72 @@ describe('requests', () => {
 
   const full = requestFiles.filter((f) => f.endsWith('--full.json'));
 
-  test.each(full)("%s: prefetch has exactly the seven keys, built from the patient's data only", (file) => {
-    const r = requests.get(file)!;
-    const m = manifest.requests.find((x) => x.file === `requests/${file}`)!;
-    const story = bundles.get(m.story)!;
-    const pid = r.context.patientId;
-    const prefetch = r.prefetch!;
-    expect(Object.keys(prefetch).sort()).toEqual([...PREFETCH_KEYS].sort());
-    expect(prefetch.patient).toEqual(storyPatient(m.story));
-    const mine = resourcesOf(story);
-    const expectType: Record<string, { type: string; filter?: (x: FhirResource) => boolean }> = {
-      coverage: { type: 'Coverage', filter: (x) => x.resourceType === 'Coverage' && x.status === 'active' },
-      medicationRequests: { type: 'MedicationRequest' },
-      conditions: { type: 'Condition' },
-      observations: { type: 'Observation' },
-      immunizations: { type: 'Immunization' },
-      carePlans: { type: 'CarePlan', filter: (x) => x.resourceType === 'CarePlan' && x.status === 'active' },
-    };
-    for (const [k, { type, filter }] of Object.entries(expectType)) {
-      const set = prefetch[k] as Bundle;
-      expect(set.resourceType).toBe('Bundle');
-      expect(set.type).toBe('searchset');
-      const self = set.link?.find((l) => l.relation === 'self')?.url ?? '';
-      expect(self.startsWith(`${FHIR_SERVER}/${type}?`)).toBe(true);
-      expect(new URL(self).searchParams.get('patient')).toBe(pid);
-      const matches = (set.entry ?? [])
-        .filter((e) => e.search?.mode === 'match')
-        .map((e) => e.resource as FhirResource);
-      const includes = (set.entry ?? [])
-        .filter((e) => e.search?.mode === 'include')
-        .map((e) => e.resource as FhirResource);
-      expect(set.total).toBe(matches.length);
-      expect((set.entry ?? []).length).toBe(matches.length + includes.length);
-      if (set.total === 0) {
-        expect(set.entry).toBeUndefined();
+  test.each(full)(
+    "%s: prefetch has exactly the seven keys (and the routed ones), from the patient's data only",
+    (file) => {
+      const r = requests.get(file)!;
+      const m = manifest.requests.find((x) => x.file === `requests/${file}`)!;
+      const story = bundles.get(m.story)!;
+      const pid = r.context.patientId;
+      const prefetch = r.prefetch!;
+      expect(Object.keys(prefetch).sort()).toEqual([...PREFETCH_KEYS, ...ROUTED_KEYS].sort());
+      // The routed services' Observation keys hold what `observations` holds.
+      for (const k of ROUTED_KEYS) {
+        expect(prefetch[k]).toEqual(prefetch.observations);
       }
-      for (const x of matches) {
-        expect(x.resourceType).toBe(type);
-        expect(ownerOf(x)).toBe(`Patient/${pid}`);
-        expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
-      }
-      const wanted = mine.filter((x) => x.resourceType === type && (filter === undefined || filter(x)));
-      expect(matches.map((x) => x.id).sort()).toEqual(wanted.map((x) => x.id).sort());
-      // Included resources: exactly the Medications the patient's orders reference, and the payer Organizations
-      // the active Coverages reference (_include=Coverage:payor).
-      const referenced = new Set(
-        matches
-          .flatMap((x) =>
-            x.resourceType === 'Coverage'
-              ? x.payor.map((p) => p.reference)
-              : [(x as MedicationRequest).medicationReference?.reference]
-          )
-          .filter((x): x is string => x !== undefined && !x.startsWith('#'))
-      );
-      expect(includes.map((x) => `${x.resourceType}/${x.id ?? ''}`).sort()).toEqual([...referenced].sort());
-      for (const x of includes) {
-        expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+      expect(prefetch.patient).toEqual(storyPatient(m.story));
+      const mine = resourcesOf(story);
+      const expectType: Record<string, { type: string; filter?: (x: FhirResource) => boolean }> = {
+        coverage: { type: 'Coverage', filter: (x) => x.resourceType === 'Coverage' && x.status === 'active' },
+        medicationRequests: { type: 'MedicationRequest' },
+        conditions: { type: 'Condition' },
+        observations: { type: 'Observation' },
+        immunizations: { type: 'Immunization' },
+        carePlans: { type: 'CarePlan', filter: (x) => x.resourceType === 'CarePlan' && x.status === 'active' },
+      };
+      for (const [k, { type, filter }] of Object.entries(expectType)) {
+        const set = prefetch[k] as Bundle;
+        expect(set.resourceType).toBe('Bundle');
+        expect(set.type).toBe('searchset');
+        const self = set.link?.find((l) => l.relation === 'self')?.url ?? '';
+        expect(self.startsWith(`${FHIR_SERVER}/${type}?`)).toBe(true);
+        expect(new URL(self).searchParams.get('patient')).toBe(pid);
+        const matches = (set.entry ?? [])
+          .filter((e) => e.search?.mode === 'match')
+          .map((e) => e.resource as FhirResource);
+        const includes = (set.entry ?? [])
+          .filter((e) => e.search?.mode === 'include')
+          .map((e) => e.resource as FhirResource);
+        expect(set.total).toBe(matches.length);
+        expect((set.entry ?? []).length).toBe(matches.length + includes.length);
+        if (set.total === 0) {
+          expect(set.entry).toBeUndefined();
+        }
+        for (const x of matches) {
+          expect(x.resourceType).toBe(type);
+          expect(ownerOf(x)).toBe(`Patient/${pid}`);
+          expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+        }
+        const wanted = mine.filter((x) => x.resourceType === type && (filter === undefined || filter(x)));
+        expect(matches.map((x) => x.id).sort()).toEqual(wanted.map((x) => x.id).sort());
+        // Included resources: exactly the Medications the patient's orders reference, and the payer Organizations
+        // the active Coverages reference (_include=Coverage:payor).
+        const referenced = new Set(
+          matches
+            .flatMap((x) =>
+              x.resourceType === 'Coverage'
+                ? x.payor.map((p) => p.reference)
+                : [(x as MedicationRequest).medicationReference?.reference]
+            )
+            .filter((x): x is string => x !== undefined && !x.startsWith('#'))
+        );
+        expect(includes.map((x) => `${x.resourceType}/${x.id ?? ''}`).sort()).toEqual([...referenced].sort());
+        for (const x of includes) {
+          expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+        }
       }
     }
-  });
+  );
 
   test.each(requestFiles.filter((f) => f.endsWith('--partial.json')))(
     '%s: some keys absent, exactly one OperationOutcome, the rest as in the full request',

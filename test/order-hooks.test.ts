@@ -1,8 +1,9 @@
-// The rules of order-select and order-dispatch that the fixture stories alone do not reach (contract sections 1 and
-// 3), over HTTP with the real app: required context per hook and its 400s; which orders order-select assesses and
-// which Medications it reads; how order-dispatch reads the dispatched orders (prefetch, Bundle entry, one read each,
-// 412 order-unavailable).
-import type { Bundle, FhirResource, MedicationRequest } from 'fhir/r4';
+// The rules of order-select, order-dispatch and the routed services that the fixture stories alone do not reach
+// (contract sections 1 and 3), over HTTP with the real app: required context per hook and its 400s; which orders
+// order-select assesses and which Medications it reads; how order-dispatch reads the dispatched orders (prefetch,
+// Bundle entry, one read each, 412 order-unavailable); how the routed services read the payer (both forms, the first
+// handled active Coverage, another patient's Coverage never used); and the status order of section 3.
+import type { Bundle, Coverage, FhirResource, MedicationRequest, Organization } from 'fhir/r4';
 import request from 'supertest';
 import { loadFixtureRequests } from '../src/dev/demo-fixtures';
 import { asSigned, toOrderDispatch, toOrderSelect } from '../src/dev/hook-requests';
@@ -16,11 +17,13 @@ import {
   assessmentOf,
   buildServiceApp,
   coverageCards,
+  coverageInformations,
   startFhirServerWith,
   type ServiceApp,
 } from './helpers/service-app';
 
 type Json = Record<string, unknown>;
+const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
 const BASELINE = 'adult-relapsed-ph-neg-cycle1-stepup--full.json';
 const BASELINE_NONE = 'adult-relapsed-ph-neg-cycle1-stepup--none.json';
 const TWO_ORDERS = 'adult-relapsed--two-orders--full.json';
@@ -102,6 +105,39 @@ function withoutServer(body: Json): Json {
   return copy;
 }
 
+/** A coverage searchset with these Coverages (and included resources), for the baseline patient. */
+function coverageSearch(coverages: Coverage[], included: FhirResource[] = []): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: coverages.length,
+    entry: [
+      ...coverages.map((resource) => ({ resource, search: { mode: 'match' as const } })),
+      ...included.map((resource) => ({ resource, search: { mode: 'include' as const } })),
+    ],
+  };
+}
+
+function coverage(id: string, payor: Coverage['payor'], extra: Partial<Coverage> = {}): Coverage {
+  return {
+    resourceType: 'Coverage',
+    id,
+    status: 'active',
+    beneficiary: { reference: 'Patient/relapsed-patient' },
+    payor,
+    ...extra,
+  };
+}
+
+function payerId(value: string): { system: string; value: string } {
+  return { system: PAYER_SYSTEM, value };
+}
+
+function assertedCoverage(response: CdsResponse): string | undefined {
+  const info = coverageInformations(response.systemActions?.[0]?.resource as MedicationRequest).at(-1);
+  return info?.extension?.find((e) => e.url === 'coverage')?.valueReference?.reference;
+}
+
 describe('required context per hook (contract section 3)', () => {
   const select = (): Json => toOrderSelect(fixture(BASELINE));
   const dispatch = (): Json => toOrderDispatch(fixture(BASELINE), { placement: 'prefetch' });
@@ -125,7 +161,12 @@ describe('required context per hook (contract section 3)', () => {
       (b: Json) => (contextOf(b).selections = ['MedicationRequest/x', 7]),
       'context.selections',
     ],
-    ['order-select without userId', `${MMM}-order-select`, (b: Json) => delete contextOf(b).userId, 'context.userId'],
+    [
+      'order-select without userId',
+      'blinatumomab-order-select',
+      (b: Json) => delete contextOf(b).userId,
+      'context.userId',
+    ],
     [
       'order-select without draftOrders',
       `${SINGLE_AGENT}-order-select`,
@@ -160,7 +201,7 @@ describe('required context per hook (contract section 3)', () => {
     ['performer empty', (b: Json) => (contextOf(b).performer = ''), 'context.performer'],
     ['order-dispatch without patientId', (b: Json) => delete contextOf(b).patientId, 'context.patientId'],
   ])('%s: 400 invalid-request naming it', async (_name, change, expression) => {
-    for (const service of [`${MMM}-order-dispatch`, `${SINGLE_AGENT}-order-dispatch`]) {
+    for (const service of [`${MMM}-order-dispatch`, 'blinatumomab-order-dispatch']) {
       const body = dispatch();
       change(body);
       expect(issues(await call(service, body))).toEqual([
@@ -193,6 +234,8 @@ describe('required context per hook (contract section 3)', () => {
     [MMM, 'order-select'],
     [`${MMM}-order-select`, 'order-sign'],
     [`${SINGLE_AGENT}-order-dispatch`, 'order-select'],
+    ['blinatumomab-order-sign', 'order-dispatch'],
+    ['blinatumomab-order-select', 'order-sign'],
   ])('%s called with %s: 400 wrong-hook', async (service, hook) => {
     const body = hook === 'order-select' ? select() : hook === 'order-dispatch' ? dispatch() : fixture(BASELINE);
     expect(issues(await call(service, body))).toEqual([{ status: 400, code: 'wrong-hook', expression: ['hook'] }]);
@@ -215,7 +258,7 @@ describe('order-select assesses the selected orders only; every draft order coun
       'MedicationRequest/second-blina-draft',
     ]);
     const body = toOrderSelect(twoBlinatumomab(), ['MedicationRequest/second-blina-draft']);
-    for (const service of [`${MMM}-order-select`]) {
+    for (const service of [`${MMM}-order-select`, 'blinatumomab-order-select']) {
       const response = await ok(service, body);
       const cards = coverageCards(response);
       expect(cards.map((c) => assessmentOf(c)?.order)).toEqual(['MedicationRequest/second-blina-draft']);
@@ -304,7 +347,7 @@ describe('order-dispatch reads the dispatched orders before anything else', () =
     contextOf(body).dispatchedOrders = [ref, ref, 'ServiceRequest/lab-1'];
     fhir.requests.length = 0;
     const stored = (await fhir.repo.readResource('MedicationRequest', order.id ?? '')) as unknown as MedicationRequest;
-    const response = await ok(`${SINGLE_AGENT}-order-dispatch`, body, assessedDispatch(body, [stored]));
+    const response = await ok('blinatumomab-order-dispatch', body, assessedDispatch(body, [stored]));
     expect(coverageCards(response)).toHaveLength(1);
     expect(fhir.requests.slice(0, 2)).toEqual([`GET /fhir/${ref}`, 'GET /fhir/Medication/blincyto-35mcg']);
     expect(fhir.requests.filter((r) => r === `GET /fhir/${ref}`)).toHaveLength(1);
@@ -340,7 +383,7 @@ describe('order-dispatch reads the dispatched orders before anything else', () =
       `MedicationRequest/${DRAFT}`,
       'https://elsewhere.example/fhir/MedicationRequest/x',
     ];
-    expect(issues(await call(`${MMM}-order-dispatch`, body))).toEqual([
+    expect(issues(await call('blinatumomab-order-dispatch', body))).toEqual([
       { status: 412, code: 'order-unavailable', expression: ['context.dispatchedOrders[0]'] },
       { status: 412, code: 'order-unavailable', expression: ['context.dispatchedOrders[1]'] },
     ]);
@@ -379,6 +422,174 @@ describe('order-dispatch reads the dispatched orders before anything else', () =
     const body = withoutServer(toOrderDispatch(fixture(BASELINE), { placement: 'prefetch', orders: [order] }));
     expect(issues(await call(`${MMM}-order-dispatch`, body))).toEqual([
       { status: 412, code: 'medication-unavailable', expression: ['context.dispatchedOrders[0]'] },
+    ]);
+  });
+});
+
+describe('the routed services read the payer from the active Coverages', () => {
+  const mmmOrg: Organization = { resourceType: 'Organization', id: 'org-mmm', identifier: [payerId('mmm-healthcare')] };
+  const singleOrg: Organization = {
+    resourceType: 'Organization',
+    id: 'org-single',
+    identifier: [payerId('single-agent-plan')],
+  };
+
+  function withCoverages(coverages: Coverage[], included: FhirResource[] = []): Json {
+    const body = fixture(BASELINE);
+    prefetchOf(body).coverage = coverageSearch(coverages, included);
+    return body;
+  }
+
+  async function policyOf(body: Json): Promise<string | undefined> {
+    const response = await ok('blinatumomab-order-sign', body);
+    return assessmentOf(coverageCards(response)[0]!)?.policy;
+  }
+
+  test('the payor identifier, or the identifier of the included payor Organization', async () => {
+    expect(await policyOf(withCoverages([coverage('c1', [{ identifier: payerId('single-agent-plan') }])]))).toBe(
+      SINGLE_AGENT
+    );
+    expect(await policyOf(withCoverages([coverage('c1', [{ reference: 'Organization/org-mmm' }])], [mmmOrg]))).toBe(
+      MMM
+    );
+    // An absolute reference to the Organization works too.
+    const absolute = withCoverages(
+      [coverage('c1', [{ reference: 'http://localhost:8080/fhir/Organization/org-single' }])],
+      [singleOrg]
+    );
+    expect(await policyOf(absolute)).toBe(SINGLE_AGENT);
+  });
+
+  test('the first active Coverage whose payer a policy handles chooses, and is the one asserted on', async () => {
+    const body = withCoverages(
+      [
+        coverage('c-cancelled', [{ identifier: payerId('mmm-healthcare') }], { status: 'cancelled' }),
+        coverage('c-other', [{ identifier: payerId('regional-health-plan') }]),
+        coverage('c-foreign', [{ identifier: payerId('mmm-healthcare') }], {
+          beneficiary: { reference: 'Patient/someone-else' },
+        }),
+        coverage('c-single', [{ reference: 'Organization/org-single' }]),
+        coverage('c-mmm', [{ identifier: payerId('mmm-healthcare') }]),
+      ],
+      [singleOrg]
+    );
+    const response = await ok('blinatumomab-order-sign', body);
+    expect(assessmentOf(coverageCards(response)[0]!)?.policy).toBe(SINGLE_AGENT);
+    expect(assertedCoverage(response)).toBe('Coverage/c-single');
+  });
+
+  test('active Coverages none of which is handled: 400 payer-not-handled naming the key', async () => {
+    const notIncluded = withCoverages([coverage('c1', [{ reference: 'Organization/org-mmm' }])]);
+    const res = await call('blinatumomab-order-sign', notIncluded);
+    expect(issues(res)).toEqual([{ status: 400, code: 'payer-not-handled', expression: ['prefetch.coverage'] }]);
+    expect(JSON.stringify(res.body)).toMatch(/no payer identifier found/);
+    const foreign = withCoverages([
+      coverage('c1', [{ identifier: payerId('mmm-healthcare') }], {
+        beneficiary: { reference: 'Patient/someone-else' },
+      }),
+      coverage('c2', [{ identifier: { system: 'http://other.example/ids', value: 'mmm-healthcare' } }]),
+    ]);
+    const refused = await call('blinatumomab-order-select', toOrderSelect(foreign));
+    expect(issues(refused)).toEqual([{ status: 400, code: 'payer-not-handled', expression: ['prefetch.coverage'] }]);
+    expect(JSON.stringify(refused.body)).toContain('http://other.example/ids|mmm-healthcare');
+  });
+
+  test('no active Coverage: one warning card, no system action; max-cards 0 or coverage-info false: none', async () => {
+    const body = withCoverages([coverage('c1', [{ identifier: payerId('mmm-healthcare') }], { status: 'cancelled' })]);
+    const response = await ok('blinatumomab-order-sign', body);
+    expect(response.systemActions).toBeUndefined();
+    expect(response.cards.map((c) => c.indicator)).toEqual(['warning']);
+    for (const configuration of [{ 'max-cards': 0 }, { 'coverage-info': false }]) {
+      const quiet = { ...body, extension: { 'davinci-crd.configuration': configuration } };
+      expect(await ok('blinatumomab-order-sign', quiet)).toEqual({ cards: [] });
+    }
+  });
+
+  test('the per-policy services do not check the payer', async () => {
+    const body = withCoverages([coverage('c1', [{ identifier: payerId('regional-health-plan') }])]);
+    for (const service of [MMM, SINGLE_AGENT]) {
+      const response = await ok(service, body);
+      expect(assessmentOf(coverageCards(response)[0]!)?.policy).toBe(service);
+      expect(assertedCoverage(response)).toBe('Coverage/c1');
+    }
+  });
+
+  test('feedback on a routed service is accepted', async () => {
+    const res = await request(h.app)
+      .post('/cds-services/blinatumomab-order-sign/feedback')
+      .send({
+        feedback: [
+          {
+            card: '5b4c0a4e-0000-4000-8000-000000000001',
+            outcome: 'overridden',
+            outcomeTimestamp: '2026-11-22T10:00:00Z',
+          },
+        ],
+      });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('status order (contract section 3): order reads -> 400 payer-not-handled -> 412 prefetch', () => {
+  function unhandled(body: Json): Json {
+    prefetchOf(body).coverage = coverageSearch([coverage('c1', [{ identifier: payerId('regional-health-plan') }])]);
+    return body;
+  }
+
+  test('an unreadable dispatched order answers 412 order-unavailable before the payer is looked at', async () => {
+    const body = withoutServer(unhandled(toOrderDispatch(fixture(BASELINE), { placement: 'server' })));
+    expect(issues(await call('blinatumomab-order-dispatch', body))).toEqual([
+      { status: 412, code: 'order-unavailable', expression: ['context.dispatchedOrders[0]'] },
+    ]);
+  });
+
+  test('an unreadable Medication answers 412 medication-unavailable before the payer is looked at', async () => {
+    const body = withoutServer(unhandled(fixture(BASELINE)));
+    const draft = draftOf(body);
+    delete draft.medicationCodeableConcept;
+    draft.medicationReference = { reference: 'Medication/unknown' };
+    expect(issues(await call('blinatumomab-order-sign', body))).toEqual([
+      {
+        status: 412,
+        code: 'medication-unavailable',
+        expression: ['context.draftOrders.entry[0].resource.medicationReference'],
+      },
+    ]);
+  });
+
+  test('an unhandled payer answers 400 even when every other key is missing and there is no fhirServer', async () => {
+    const body = withoutServer(unhandled(fixture(BASELINE)));
+    body.prefetch = { coverage: prefetchOf(body).coverage };
+    expect(issues(await call('blinatumomab-order-sign', body))).toEqual([
+      { status: 400, code: 'payer-not-handled', expression: ['prefetch.coverage'] },
+    ]);
+    // A handled payer then meets the 412 of the keys still missing, named as the routed service declares them.
+    const handled = withoutServer(fixture(BASELINE));
+    handled.prefetch = { coverage: prefetchOf(handled).coverage };
+    const res = await call('blinatumomab-order-sign', handled);
+    const expressions = issues(res).map((i) => i.expression?.[0]);
+    expect(res.status).toBe(412);
+    expect(expressions).toEqual(
+      expect.arrayContaining([
+        'prefetch.patient',
+        'prefetch.medicationRequests',
+        'prefetch.observations-blinatumomab-mmm',
+      ])
+    );
+    expect(expressions).not.toContain('prefetch.coverage');
+    expect(expressions).not.toContain('prefetch.observations-blinatumomab-single-agent');
+  });
+
+  test('no governed order answers {"cards": []} before the payer is looked at', async () => {
+    const body = unhandled(fixture('adult-relapsed--other-drug--full.json'));
+    expect(await ok('blinatumomab-order-sign', body)).toEqual({ cards: [] });
+  });
+
+  test('the coverage key unobtainable: 412 prefetch-unavailable for it', async () => {
+    const body = withoutServer(fixture(BASELINE));
+    delete (body.prefetch as Json).coverage;
+    expect(issues(await call('blinatumomab-order-sign', body))).toEqual([
+      { status: 412, code: 'prefetch-unavailable', expression: ['prefetch.coverage'] },
     ]);
   });
 });

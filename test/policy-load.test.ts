@@ -85,7 +85,7 @@ describe('loading cds-services', () => {
       expect(s.definition.prefetch.coverage).toBe(
         'Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor'
       );
-      expect(s.definition.usageRequirements).toMatch(/Coverage is not matched to the payer/);
+      expect(s.definition.usageRequirements).toMatch(/routed services/);
       expect(s.definition.usageRequirements).toMatch(/"cards": \[\]/);
     }
   });

@@ -274,3 +274,33 @@ export async function findGovernedOrders(
     .map(({ index, order }) => ({ index, order: structuredClone(order) }));
   return { orders, medications: Object.fromEntries(medications) };
 }
+
+/**
+ * The governed orders of `result` that `service`'s own drug codes govern: a routed call is governed by the union of
+ * the policies' codes, then assessed by the chosen policy, which assesses only the orders its codes name. Pure:
+ * the Medications are those governance found or read.
+ *
+ * @param result - what findGovernedOrders returned.
+ * @param service - the chosen policy's drug codes.
+ * @param fhirServer - the request's `fhirServer` (absolute Medication references under it are resolved).
+ */
+export function governedBy(
+  result: GovernanceResult,
+  service: { readonly drugCodes: readonly DrugCode[] },
+  fhirServer: string | undefined
+): GovernedOrder[] {
+  const codes = codeSet(service.drugCodes);
+  return result.orders.filter(({ order }) => {
+    if (hasAnyCode(isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : undefined, codes)) {
+      return true;
+    }
+    const pointer = pointerOf(order, fhirServer);
+    const medication =
+      pointer.kind === 'contained'
+        ? containedMedication(order, pointer.id)
+        : pointer.kind === 'server'
+          ? result.medications[pointer.ref]
+          : undefined;
+    return medication !== undefined && hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes);
+  });
+}

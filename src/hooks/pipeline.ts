@@ -1,18 +1,23 @@
 // The pipeline of every hook served (docs/architecture.md; contract sections 1 to 3), one for order-sign,
-// order-select and order-dispatch: the orders under assessment (on order-dispatch, read first), governance before any
-// other fetch, data only for governed orders, pure evaluation, then the response by the hook's card rules.
-// Transport-free: the HTTP layer calls it with a validated request.
+// order-select and order-dispatch, per-policy and routed services alike: the orders under assessment (on
+// order-dispatch, read first), governance before any other fetch, the route by payer (routed services), data only
+// for governed orders, pure evaluation, then the response by the hook's card rules. Transport-free: the HTTP layer
+// calls it with a validated request.
+import type { FhirResource } from 'fhir/r4';
 import type { AllowlistEntry } from '../fhir/allowlist';
-import { openFhirSession } from '../fhir/client';
+import { openFhirSession, type FhirSession } from '../fhir/client';
+import type { LoadedService } from '../policy/types';
 import { evaluateOrders } from '../policy/evaluate';
 import { buildResponse } from '../cards/build';
+import { buildPayerUnknownResponse } from '../cards/payer';
 import { assertCallContinues } from './call-limits';
 import { readCrdConfiguration } from './crd-configuration';
-import { findGovernedOrders } from './governance';
+import { findGovernedOrders, governedBy, type GovernanceResult } from './governance';
 import { ordersUnderAssessment } from './orders';
 import { gatherData } from './prefetch';
-import type { CdsService } from './services';
-import type { CallContext, CdsResponse, HookCall } from './types';
+import { coverageKeyOf, dataForPolicy, routeByPayer, templatesForPolicy } from './routing';
+import type { CdsService, RoutedTarget } from './services';
+import type { CallContext, CdsResponse, GovernedOrder, HookCall, HookRequest, PrefetchData } from './types';
 
 export interface PipelineOptions {
   allowlist: readonly AllowlistEntry[];
@@ -26,6 +31,60 @@ export type HookHandler = (service: CdsService, call: HookCall, ctx: CallContext
 
 function elapsedSince(start: number): number {
   return Math.round((performance.now() - start) * 1000) / 1000;
+}
+
+/** What the chosen policy assesses, and with which data. */
+interface Plan {
+  policy: LoadedService;
+  orders: GovernedOrder[];
+  data: PrefetchData;
+}
+
+/**
+ * A routed call after governance: the coverage key (from prefetch or one search), the route, then the chosen
+ * policy's data under the routed keys, renamed to its own.
+ * @returns the plan, or the answer itself when there is no active Coverage.
+ */
+async function routedPlan(
+  target: RoutedTarget,
+  request: HookRequest,
+  governed: GovernanceResult,
+  session: FhirSession | undefined,
+  ctx: CallContext
+): Promise<Plan | CdsResponse> {
+  const coverageKey = coverageKeyOf(target);
+  let coverageData: FhirResource | null = null;
+  if (coverageKey !== undefined) {
+    const template = target.prefetch.templates[coverageKey] as string;
+    const gathered = await gatherData({ [coverageKey]: template }, request, session, ctx);
+    coverageData = gathered[coverageKey] ?? null;
+  }
+  const fromPrefetch =
+    coverageKey !== undefined &&
+    request.prefetch !== undefined &&
+    Object.prototype.hasOwnProperty.call(request.prefetch, coverageKey);
+  const route = routeByPayer(
+    target,
+    coverageData,
+    request.context.patientId,
+    fromPrefetch ? `prefetch.${coverageKey}` : undefined
+  );
+  if (route.kind === 'no-active-coverage') {
+    ctx.notes.push('no active Coverage: the payer, hence the policy, could not be determined');
+    return buildPayerUnknownResponse(readCrdConfiguration(request.extension));
+  }
+  ctx.notes.push(`routed to ${route.policy.id} by the payer of ${route.coverage}`);
+  // What is already in hand is not fetched again: the coverage key, with the chosen Coverage first.
+  const withCoverage: HookRequest =
+    coverageKey === undefined
+      ? request
+      : { ...request, prefetch: { ...(request.prefetch ?? {}), [coverageKey]: route.coverageData } };
+  const data = await gatherData(templatesForPolicy(target, route.policy), withCoverage, session, ctx);
+  return {
+    policy: route.policy,
+    orders: governedBy(governed, route.policy, request.fhirServer),
+    data: dataForPolicy(target, route.policy, data),
+  };
 }
 
 /**
@@ -46,8 +105,9 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
     ctx.timings.orders = elapsedSince(t);
 
     t = performance.now();
-    const policy = service.target.policy;
-    const governed = await findGovernedOrders(policy, request, session, ctx, {
+    const target = service.target;
+    const codes = target.kind === 'policy' ? target.policy : target;
+    const governed = await findGovernedOrders(codes, request, session, ctx, {
       assessed,
       expression: medicationExpression,
     });
@@ -59,16 +119,33 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
     }
 
     t = performance.now();
-    const data = await gatherData(policy, request, session, ctx);
+    let plan: Plan;
+    if (target.kind === 'policy') {
+      plan = {
+        policy: target.policy,
+        orders: governed.orders,
+        data: await gatherData(target.policy.definition.prefetch, request, session, ctx),
+      };
+    } else {
+      const routed = await routedPlan(target, request, governed, session, ctx);
+      if (!('policy' in routed)) {
+        ctx.timings.gather = elapsedSince(t);
+        return routed;
+      }
+      plan = routed;
+    }
     ctx.timings.gather = elapsedSince(t);
-    ctx.governedOrders = governed.orders.filter((o) => assessed.has(o.index)).length;
+    ctx.governedOrders = plan.orders.filter((o) => assessed.has(o.index)).length;
     assertCallContinues(ctx);
+    if (ctx.governedOrders === 0) {
+      return { cards: [] };
+    }
 
     t = performance.now();
-    const decisions = evaluateOrders(policy, {
+    const decisions = evaluateOrders(plan.policy, {
       request,
-      orders: governed.orders,
-      data,
+      orders: plan.orders,
+      data: plan.data,
       medications: governed.medications,
       ctx,
     });
@@ -76,7 +153,7 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
     assertCallContinues(ctx);
 
     t = performance.now();
-    const response = buildResponse(policy, decisions, {
+    const response = buildResponse(plan.policy, decisions, {
       request,
       receivedDate: ctx.receivedDate,
       baseUrl: options.publicBaseUrl,
