@@ -28,11 +28,15 @@ export interface RunningService {
 }
 
 /**
- * Loads the policy folders (throws with the loader's message on a bad one).
+ * Loads the policy folders (throws with the loader's message on a bad one, or when the CDS services they make would
+ * collide).
  * @param config - the configuration (CDS_SERVICES_DIR)
  */
 export function loadServiceFolders(config: Config): LoadedService[] {
-  return loadServices(config.servicesDir);
+  const services = loadServices(config.servicesDir);
+  // The services they make must be servable too (no two on one id, no payer declared twice): checked at load.
+  buildCdsServices(services);
+  return services;
 }
 
 /**
