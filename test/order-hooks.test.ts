@@ -494,6 +494,23 @@ describe('the routed services read the payer from the active Coverages', () => {
     expect(JSON.stringify(refused.body)).toContain('http://other.example/ids|mmm-healthcare');
   });
 
+  test('Coverages fetched from fhirServer (the prefetch key an OperationOutcome): the 400 names no prefetch key', async () => {
+    const fhir = await startFhirServerWith(['bundles/adult-other-payer.json']);
+    try {
+      const body = { ...fixture('adult-other-payer--full.json'), fhirServer: fhir.url };
+      prefetchOf(body).coverage = { resourceType: 'OperationOutcome', issue: [] } as unknown as FhirResource;
+      fhir.requests.length = 0;
+      const res = await call('blinatumomab-order-sign', body);
+      expect(issues(res)).toEqual([{ status: 400, code: 'payer-not-handled' }]);
+      // One search, with the payor included; nothing else was fetched before the refusal.
+      expect(fhir.requests).toEqual([
+        'GET /fhir/Coverage?patient=otherpayer-patient&status=active&_include=Coverage:payor',
+      ]);
+    } finally {
+      await fhir.close();
+    }
+  });
+
   test('no active Coverage: one warning card, no system action; max-cards 0 or coverage-info false: none', async () => {
     const body = withCoverages([coverage('c1', [{ identifier: payerId('mmm-healthcare') }], { status: 'cancelled' })]);
     const response = await ok('blinatumomab-order-sign', body);

@@ -59,10 +59,12 @@ async function routedPlan(
     const gathered = await gatherData({ [coverageKey]: template }, request, session, ctx);
     coverageData = gathered[coverageKey] ?? null;
   }
+  // The 400 names the prefetch key when the Coverages came from it (not when they were fetched instead).
+  const prefetched: unknown = coverageKey === undefined ? undefined : request.prefetch?.[coverageKey];
   const fromPrefetch =
-    coverageKey !== undefined &&
-    request.prefetch !== undefined &&
-    Object.prototype.hasOwnProperty.call(request.prefetch, coverageKey);
+    typeof prefetched === 'object' &&
+    prefetched !== null &&
+    (prefetched as { resourceType?: unknown }).resourceType !== 'OperationOutcome';
   const route = routeByPayer(
     target,
     coverageData,
