@@ -152,12 +152,24 @@ describe('discovery', () => {
     return out;
   }
 
-  it('lists every loaded service with its prefetch, usage requirements and CRD configuration options, nothing else', async () => {
+  /** The hook of each service: every policy on the three hooks, and the three routed services (contract section 1). */
+  const HOOK_OF: Record<string, string> = Object.fromEntries([
+    ...SERVICE_IDS.flatMap((id) => [
+      [id, 'order-sign'],
+      [`${id}-order-select`, 'order-select'],
+      [`${id}-order-dispatch`, 'order-dispatch'],
+    ]),
+    ['blinatumomab-order-sign', 'order-sign'],
+    ['blinatumomab-order-select', 'order-select'],
+    ['blinatumomab-order-dispatch', 'order-dispatch'],
+  ]);
+
+  it('lists each policy on the three hooks and the three routed services, with prefetch, usage and options only', async () => {
     const res = await request(h.app).get('/cds-services').expect(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(Object.keys(res.body)).toEqual(['services']);
     const services = res.body.services as Array<Record<string, unknown>>;
-    expect(services.map((s) => s.id)).toEqual(SERVICE_IDS);
+    expect(services.map((s) => s.id)).toEqual(Object.keys(HOOK_OF).sort());
     expect(SERVICE_IDS).toEqual(expect.arrayContaining(['blinatumomab-mmm', 'blinatumomab-single-agent']));
     for (const s of services) {
       expect(Object.keys(s).sort()).toEqual([
@@ -169,20 +181,21 @@ describe('discovery', () => {
         'title',
         'usageRequirements',
       ]);
-      expect(s.hook).toBe('order-sign');
+      expect(s.hook).toBe(HOOK_OF[s.id as string]);
       expect(typeof s.title).toBe('string');
       expect((s.description as string).length).toBeGreaterThan(20);
       expect((s.usageRequirements as string).length).toBeGreaterThan(20);
       const prefetch = s.prefetch as Record<string, string>;
-      // Contract section 5: discovery prefetches the active Coverage; the policies read these keys.
-      expect(prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active');
+      // Contract sections 1 and 5: the active Coverage with its payor Organization; the policies read these keys.
+      expect(prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor');
       expect(prefetch.patient).toBe('Patient/{{context.patientId}}');
       expect(prefetch.medicationRequests).toContain('_include=MedicationRequest:medication');
-      expect(Object.keys(prefetch)).toEqual(expect.arrayContaining(['conditions', 'observations']));
+      expect(Object.keys(prefetch)).toEqual(expect.arrayContaining(['conditions']));
       for (const template of Object.values(prefetch)) {
         const tokens = [...template.matchAll(/\{\{([^}]*)\}\}/g)].map((m) => m[1] ?? '');
         expect(tokens.filter((t) => !STANDARD_TOKENS.has(t))).toEqual([]);
       }
+      // The CRD configuration options apply to every service.
       expect(s.extension).toEqual({
         'davinci-crd.configuration-options': [
           expect.objectContaining({ code: 'coverage-info', type: 'boolean', default: true }),
@@ -195,6 +208,18 @@ describe('discovery', () => {
       expect(INTERNAL_KEYS.filter((k) => keys.has(k))).toEqual([]);
       expect(JSON.stringify(s)).not.toMatch(/%[a-zA-Z]|\.where\(|\.exists\(/);
     }
+    // Each policy's services share its prefetch; the routed ones declare the union of the policies' templates.
+    const byId = new Map(services.map((s) => [s.id as string, s.prefetch as Record<string, string>]));
+    for (const id of SERVICE_IDS) {
+      expect(byId.get(`${id}-order-select`)).toEqual(byId.get(id));
+      expect(byId.get(`${id}-order-dispatch`)).toEqual(byId.get(id));
+    }
+    const routed = byId.get('blinatumomab-order-sign') as Record<string, string>;
+    expect(byId.get('blinatumomab-order-select')).toEqual(routed);
+    expect(byId.get('blinatumomab-order-dispatch')).toEqual(routed);
+    const union = new Set(SERVICE_IDS.flatMap((id) => Object.values(byId.get(id) ?? {})));
+    expect(new Set(Object.values(routed))).toEqual(union);
+    expect(Object.values(routed)).toHaveLength(union.size);
   });
 });
 

@@ -46,7 +46,7 @@ function sessionFor(request: HookRequest, maxPages = 5): FhirSession | undefined
 }
 
 async function gather(request: HookRequest, maxPages = 5): Promise<PrefetchData> {
-  return gatherData(service, request, sessionFor(request, maxPages), makeCallContext());
+  return gatherData(service.definition.prefetch, request, sessionFor(request, maxPages), makeCallContext());
 }
 
 async function failure(request: HookRequest, maxPages = 5): Promise<HttpError> {
@@ -73,7 +73,7 @@ describe('fetching every absent key from the embedded FHIR server', () => {
   it('returns every declared key, reads and searches filled from context, next links followed', async () => {
     const ctx = makeCallContext();
     const request = buildRequest({ fhirServer: fhir.url });
-    const data = await gatherData(service, request, sessionFor(request), ctx);
+    const data = await gatherData(service.definition.prefetch, request, sessionFor(request), ctx);
 
     expect(Object.keys(data).sort()).toEqual(Object.keys(PREFETCH_TEMPLATES).sort());
     expect(data.patient).toMatchObject({ resourceType: 'Patient', id: 'pat-fb' });
@@ -242,7 +242,7 @@ describe('412 prefetch-unavailable', () => {
     const allowlist = parseAllowlist('http://127.0.0.1:1/fhir');
     const session = openFhirSession(request, { allowlist, timeoutMs: 1500, maxPages: 5, deadline: Date.now() + 4000 });
     expect(session).toBeUndefined();
-    const error = await gatherData(service, request, session, makeCallContext()).then(
+    const error = await gatherData(service.definition.prefetch, request, session, makeCallContext()).then(
       () => undefined,
       (e: unknown) => e as HttpError
     );
@@ -255,7 +255,7 @@ describe('412 prefetch-unavailable', () => {
   it('cannot fetch a template that still holds a token', async () => {
     const custom = buildTestService({ ...PREFETCH_TEMPLATES, encounter: 'Encounter/{{context.encounterId}}' });
     const request = buildRequest({ fhirServer: fhir.url });
-    const error = await gatherData(custom, request, sessionFor(request), makeCallContext()).then(
+    const error = await gatherData(custom.definition.prefetch, request, sessionFor(request), makeCallContext()).then(
       () => undefined,
       (e: unknown) => e as HttpError
     );
@@ -281,7 +281,7 @@ describe('governance then gathering, end to end', () => {
     expect(Object.keys(governed.medications).sort()).toEqual(['Medication/med-blin', 'Medication/med-dex']);
     expect(fhir.requests.sort()).toEqual(['GET /fhir/Medication/med-blin', 'GET /fhir/Medication/med-dex']);
 
-    const data = await gatherData(service, request, session, ctx);
+    const data = await gatherData(service.definition.prefetch, request, session, ctx);
     expect(ids(data.coverage)).toEqual(['Coverage/cov-fb']);
   });
 });

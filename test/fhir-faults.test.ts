@@ -89,7 +89,7 @@ async function run(opts: RunOptions = {}): Promise<{ data?: PrefetchData; error?
   });
   const started = Date.now();
   try {
-    const data = await gatherData(service, request, session, ctx);
+    const data = await gatherData(service.definition.prefetch, request, session, ctx);
     return { data, elapsed: Date.now() - started };
   } catch (error) {
     if (!(error instanceof HttpError)) {

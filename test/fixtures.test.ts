@@ -9,12 +9,14 @@ import type {
   Bundle,
   Coding,
   Condition,
+  Coverage,
   Dosage,
   FhirResource,
   Immunization,
   Medication,
   MedicationRequest,
   Observation,
+  Organization,
   Patient,
   Reference,
 } from 'fhir/r4';
@@ -37,6 +39,9 @@ const PREFETCH_KEYS = [
   'carePlans',
 ];
 
+// The routed services declare each policy's Observation template under its own key (contract section 1: the union).
+const ROUTED_KEYS = ['observations-blinatumomab-mmm', 'observations-blinatumomab-single-agent'];
+
 const S = {
   rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
   ndc: 'http://hl7.org/fhir/sid/ndc',
@@ -50,6 +55,14 @@ const S = {
   phase: 'http://example.org/fhir/CodeSystem/treatment-phase',
 };
 const PHASE_URL = 'http://example.org/fhir/StructureDefinition/treatment-phase';
+// Profile section 6 and contract section 1: the fixture payers (system, value) and the policy each is covered by.
+const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
+const PAYERS: Record<string, string | undefined> = {
+  'mmm-healthcare': 'blinatumomab-mmm',
+  'single-agent-plan': 'blinatumomab-single-agent',
+  // Handled by no policy: the routed services refuse it.
+  'regional-health-plan': undefined,
+};
 
 // Profile section 1: blinatumomab codes.
 const BLINA_CODES = new Set([
@@ -146,6 +159,8 @@ interface HookRequestFile {
 
 interface ManifestStory {
   name: string;
+  coverages: Array<{ coverage: string; payer: string; form: string }>;
+  routed: Record<string, unknown>;
   bundle: string;
   patientId: string;
   plannedStart: string;
@@ -388,8 +403,17 @@ describe('bundles are valid FHIR R4 transactions', () => {
         expect(r.status).not.toBe('draft');
       }
     }
-    // No real identifiers at all.
-    expect(JSON.stringify(bundle)).not.toMatch(/"identifier"/);
+    // No real identifiers at all: the only identifiers are the synthetic payer identifiers of profile section 6.
+    const withoutPayers = JSON.stringify(bundle, (k, v: unknown) => {
+      const isPayerId =
+        k === 'identifier' &&
+        (Array.isArray(v) ? v : [v]).every(
+          (i: { system?: string; value?: string } | undefined) =>
+            i?.system === PAYER_SYSTEM && i.value !== undefined && i.value in PAYERS
+        );
+      return isPayerId ? undefined : v;
+    });
+    expect(withoutPayers).not.toMatch(/"identifier"/);
   });
 
   test('ids are unique across every bundle', () => {
@@ -489,13 +513,58 @@ describe('clinical data follow the data profile', () => {
     }
   });
 
-  test('Coverage is active, paid by MMM Healthcare, for its patient; only adult-no-coverage has none', () => {
+  test('Coverages are active and name a fixture payer by identifier or by an Organization in the bundle', () => {
+    const seen = new Set<string>();
     for (const [story, bundle] of bundles) {
-      const coverages = resourcesOf(bundle).filter((r) => r.resourceType === 'Coverage');
-      expect(coverages.length).toBe(story === 'adult-no-coverage' ? 0 : 1);
+      const resources = resourcesOf(bundle);
+      const coverages = resources.filter((r): r is Coverage => r.resourceType === 'Coverage');
+      expect({ story, count: coverages.length }).toEqual({
+        story,
+        count: story === 'adult-no-coverage' ? 0 : story === 'adult-two-coverages' ? 2 : 1,
+      });
       for (const c of coverages) {
-        expect(c).toMatchObject({ status: 'active', payor: [{ display: 'MMM Healthcare' }] });
+        expect(c.status).toBe('active');
+        expect(c.payor).toHaveLength(1);
+        const payor = c.payor[0]!;
+        const organization = resources.find(
+          (r): r is Organization =>
+            r.resourceType === 'Organization' && payor.reference === `Organization/${r.id ?? ''}`
+        );
+        const identifiers = payor.identifier ? [payor.identifier] : (organization?.identifier ?? []);
+        expect(identifiers).toHaveLength(1);
+        expect(identifiers[0]!.system).toBe(PAYER_SYSTEM);
+        expect(Object.keys(PAYERS)).toContain(identifiers[0]!.value);
+        // One form or the other, never both.
+        expect(payor.identifier === undefined).toBe(organization !== undefined);
+        seen.add(`${identifiers[0]!.value ?? ''} ${organization ? 'organization' : 'identifier'}`);
       }
+      // The manifest says the same, in order.
+      const m = manifest.stories.find((x) => x.name === story)!;
+      expect(m.coverages.map((x) => x.coverage)).toEqual(coverages.map((c) => `Coverage/${c.id ?? ''}`));
+    }
+    // Each route, in both forms, and the refusal (contract section 1; issue 10's fixture stories).
+    expect([...seen].sort()).toEqual(
+      expect.arrayContaining([
+        'mmm-healthcare identifier',
+        'mmm-healthcare organization',
+        'regional-health-plan identifier',
+        'regional-health-plan organization',
+        'single-agent-plan identifier',
+        'single-agent-plan organization',
+      ])
+    );
+  });
+
+  test("the manifest's routed expectation follows the first Coverage whose payer a policy handles", () => {
+    for (const m of manifest.stories) {
+      const handled = m.coverages.findIndex((c) => PAYERS[c.payer] !== undefined);
+      const expected =
+        m.coverages.length === 0
+          ? { noActiveCoverage: true }
+          : handled < 0
+            ? { refused: 'payer-not-handled' }
+            : { service: PAYERS[m.coverages[handled]!.payer], coverageIndex: handled };
+      expect({ story: m.name, routed: m.routed }).toEqual({ story: m.name, routed: expected });
     }
   });
 
@@ -622,60 +691,72 @@ describe('requests', () => {
 
   const full = requestFiles.filter((f) => f.endsWith('--full.json'));
 
-  test.each(full)("%s: prefetch has exactly the seven keys, built from the patient's data only", (file) => {
-    const r = requests.get(file)!;
-    const m = manifest.requests.find((x) => x.file === `requests/${file}`)!;
-    const story = bundles.get(m.story)!;
-    const pid = r.context.patientId;
-    const prefetch = r.prefetch!;
-    expect(Object.keys(prefetch).sort()).toEqual([...PREFETCH_KEYS].sort());
-    expect(prefetch.patient).toEqual(storyPatient(m.story));
-    const mine = resourcesOf(story);
-    const expectType: Record<string, { type: string; filter?: (x: FhirResource) => boolean }> = {
-      coverage: { type: 'Coverage', filter: (x) => x.resourceType === 'Coverage' && x.status === 'active' },
-      medicationRequests: { type: 'MedicationRequest' },
-      conditions: { type: 'Condition' },
-      observations: { type: 'Observation' },
-      immunizations: { type: 'Immunization' },
-      carePlans: { type: 'CarePlan', filter: (x) => x.resourceType === 'CarePlan' && x.status === 'active' },
-    };
-    for (const [k, { type, filter }] of Object.entries(expectType)) {
-      const set = prefetch[k] as Bundle;
-      expect(set.resourceType).toBe('Bundle');
-      expect(set.type).toBe('searchset');
-      const self = set.link?.find((l) => l.relation === 'self')?.url ?? '';
-      expect(self.startsWith(`${FHIR_SERVER}/${type}?`)).toBe(true);
-      expect(new URL(self).searchParams.get('patient')).toBe(pid);
-      const matches = (set.entry ?? [])
-        .filter((e) => e.search?.mode === 'match')
-        .map((e) => e.resource as FhirResource);
-      const includes = (set.entry ?? [])
-        .filter((e) => e.search?.mode === 'include')
-        .map((e) => e.resource as FhirResource);
-      expect(set.total).toBe(matches.length);
-      expect((set.entry ?? []).length).toBe(matches.length + includes.length);
-      if (set.total === 0) {
-        expect(set.entry).toBeUndefined();
+  test.each(full)(
+    "%s: prefetch has exactly the seven keys (and the routed ones), from the patient's data only",
+    (file) => {
+      const r = requests.get(file)!;
+      const m = manifest.requests.find((x) => x.file === `requests/${file}`)!;
+      const story = bundles.get(m.story)!;
+      const pid = r.context.patientId;
+      const prefetch = r.prefetch!;
+      expect(Object.keys(prefetch).sort()).toEqual([...PREFETCH_KEYS, ...ROUTED_KEYS].sort());
+      // The routed services' Observation keys hold what `observations` holds.
+      for (const k of ROUTED_KEYS) {
+        expect(prefetch[k]).toEqual(prefetch.observations);
       }
-      for (const x of matches) {
-        expect(x.resourceType).toBe(type);
-        expect(ownerOf(x)).toBe(`Patient/${pid}`);
-        expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
-      }
-      const wanted = mine.filter((x) => x.resourceType === type && (filter === undefined || filter(x)));
-      expect(matches.map((x) => x.id).sort()).toEqual(wanted.map((x) => x.id).sort());
-      // Included resources: exactly the Medications the patient's orders reference.
-      const referenced = new Set(
-        matches
-          .map((x) => (x as MedicationRequest).medicationReference?.reference)
-          .filter((x): x is string => x !== undefined && !x.startsWith('#'))
-      );
-      expect(includes.map((x) => `${x.resourceType}/${x.id ?? ''}`).sort()).toEqual([...referenced].sort());
-      for (const x of includes) {
-        expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+      expect(prefetch.patient).toEqual(storyPatient(m.story));
+      const mine = resourcesOf(story);
+      const expectType: Record<string, { type: string; filter?: (x: FhirResource) => boolean }> = {
+        coverage: { type: 'Coverage', filter: (x) => x.resourceType === 'Coverage' && x.status === 'active' },
+        medicationRequests: { type: 'MedicationRequest' },
+        conditions: { type: 'Condition' },
+        observations: { type: 'Observation' },
+        immunizations: { type: 'Immunization' },
+        carePlans: { type: 'CarePlan', filter: (x) => x.resourceType === 'CarePlan' && x.status === 'active' },
+      };
+      for (const [k, { type, filter }] of Object.entries(expectType)) {
+        const set = prefetch[k] as Bundle;
+        expect(set.resourceType).toBe('Bundle');
+        expect(set.type).toBe('searchset');
+        const self = set.link?.find((l) => l.relation === 'self')?.url ?? '';
+        expect(self.startsWith(`${FHIR_SERVER}/${type}?`)).toBe(true);
+        expect(new URL(self).searchParams.get('patient')).toBe(pid);
+        const matches = (set.entry ?? [])
+          .filter((e) => e.search?.mode === 'match')
+          .map((e) => e.resource as FhirResource);
+        const includes = (set.entry ?? [])
+          .filter((e) => e.search?.mode === 'include')
+          .map((e) => e.resource as FhirResource);
+        expect(set.total).toBe(matches.length);
+        expect((set.entry ?? []).length).toBe(matches.length + includes.length);
+        if (set.total === 0) {
+          expect(set.entry).toBeUndefined();
+        }
+        for (const x of matches) {
+          expect(x.resourceType).toBe(type);
+          expect(ownerOf(x)).toBe(`Patient/${pid}`);
+          expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+        }
+        const wanted = mine.filter((x) => x.resourceType === type && (filter === undefined || filter(x)));
+        expect(matches.map((x) => x.id).sort()).toEqual(wanted.map((x) => x.id).sort());
+        // Included resources: exactly the Medications the patient's orders reference, and the payer Organizations
+        // the active Coverages reference (_include=Coverage:payor).
+        const referenced = new Set(
+          matches
+            .flatMap((x) =>
+              x.resourceType === 'Coverage'
+                ? x.payor.map((p) => p.reference)
+                : [(x as MedicationRequest).medicationReference?.reference]
+            )
+            .filter((x): x is string => x !== undefined && !x.startsWith('#'))
+        );
+        expect(includes.map((x) => `${x.resourceType}/${x.id ?? ''}`).sort()).toEqual([...referenced].sort());
+        for (const x of includes) {
+          expect(x).toEqual(byRef.get(`${x.resourceType}/${x.id ?? ''}`));
+        }
       }
     }
-  });
+  );
 
   test.each(requestFiles.filter((f) => f.endsWith('--partial.json')))(
     '%s: some keys absent, exactly one OperationOutcome, the rest as in the full request',

@@ -252,7 +252,7 @@ describe('POST /cds-services/:id', () => {
 
   it('renders a 412 HttpError from the handler with all its issues', async () => {
     const h412 = await makeHarness({
-      handleOrderSign: () =>
+      handleCall: () =>
         Promise.reject(
           new HttpError([
             { code: 'prefetch-unavailable', expression: 'prefetch.coverage', message: 'Coverage unavailable' },
@@ -289,7 +289,7 @@ describe('POST /cds-services/:id', () => {
 
   it('an unexpected error is a 500 internal with no stack trace, and a log line', async () => {
     const h500 = await makeHarness({
-      handleOrderSign: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'x')")),
+      handleCall: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'x')")),
     });
     const res = await request(h500.app).post(CDS).send(orderSignBody());
     expectOutcome(res, 500, 'internal');
@@ -315,7 +315,7 @@ describe('POST /cds-services/:id', () => {
       const seen = h.calls[0]!.request;
       expect(seen.extension).toEqual(body['extension']);
       expect(seen['unknownTopLevel']).toEqual({ any: 'thing' });
-      expect(seen.context.draftOrders.type).toBeUndefined();
+      expect(seen.context.draftOrders?.type).toBeUndefined();
     });
 
     it('accepts a repeated and a non-UUID hookInstance', async () => {
@@ -361,7 +361,7 @@ describe('POST /cds-services/:id', () => {
           draft['entry'] = entry;
         }
         await request(h.app).post(CDS).send(body).expect(200);
-        expect(h.calls.at(-1)!.request.context.draftOrders.entry).toBeUndefined();
+        expect(h.calls.at(-1)!.request.context.draftOrders?.entry).toBeUndefined();
       }
     });
 
@@ -387,7 +387,7 @@ describe('audit and logs', () => {
   it('audits full request/response pairs with the access token redacted and no Authorization header', async () => {
     const h = await makeHarness({
       env: { CDS_AUDIT: 'on' },
-      handleOrderSign: () =>
+      handleCall: () =>
         Promise.resolve({
           cards: [
             {
@@ -443,7 +443,7 @@ describe('audit and logs', () => {
 
   it('logs one line per call with counts and timings, never the bearer token, JWT or access token', async () => {
     const h = await makeHarness({
-      handleOrderSign: (_s, _r, ctx) => {
+      handleCall: (_s, _r, ctx) => {
         ctx.timings['governance'] = 1.5;
         ctx.errors.push({ where: 'criterion x', message: 'expression failed' });
         return Promise.resolve({

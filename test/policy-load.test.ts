@@ -88,8 +88,11 @@ describe('loading cds-services', () => {
       );
       expect(s.definition.hook).toBe('order-sign');
       expect(s.definition.extension).toEqual({ 'davinci-crd.configuration-options': CRD_CONFIGURATION_OPTIONS });
-      expect(s.definition.prefetch.coverage).toBe('Coverage?patient={{context.patientId}}&status=active');
-      expect(s.definition.usageRequirements).toMatch(/order-select/);
+      // Contract section 1: the payor Organization comes with the Coverage, for the routed services.
+      expect(s.definition.prefetch.coverage).toBe(
+        'Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor'
+      );
+      expect(s.definition.usageRequirements).toMatch(/routed services/);
       expect(s.definition.usageRequirements).toMatch(/"cards": \[\]/);
     }
   });
@@ -112,6 +115,15 @@ describe('loading cds-services', () => {
     expect(mmm.definition.prefetch.observations).not.toContain('21822-2');
     expect(single.definition.prefetch.observations).toContain('http://loinc.org|21822-2');
     expect(single.definition.prefetch.observations).not.toContain('MRD-NGS');
+  });
+
+  test('each policy declares its payers (contract section 1, fixture payers)', () => {
+    expect(byId.get('blinatumomab-mmm')?.payers).toEqual([
+      { system: 'http://example.org/fhir/sid/payer-id', value: 'mmm-healthcare', name: 'MMM Healthcare' },
+    ]);
+    expect(byId.get('blinatumomab-single-agent')?.payers.map((p) => `${p.system}|${p.value}`)).toEqual([
+      'http://example.org/fhir/sid/payer-id|single-agent-plan',
+    ]);
   });
 
   test('labels, versions and sources follow contract section 1', () => {
@@ -478,6 +490,43 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
       delete p.prefetch.coverage;
     });
     expect(loadError(c.dir)).toMatch(/no template reads Coverage/);
+  });
+
+  test('a Coverage template without the payor Organization, which the routed services match on', () => {
+    const a = variant((p) => {
+      p.prefetch.coverage = 'Coverage?patient={{context.patientId}}&status=active';
+    });
+    expect(loadError(a.dir)).toMatch(
+      /prefetch: "Coverage\?patient=\{\{context.patientId\}\}&status=active" must include the payor/
+    );
+  });
+
+  test('no payer, a payer without a value, or the same payer twice', () => {
+    expect(loadError(variant((p) => delete p.payers).dir)).toMatch(
+      /policy.yaml: schema: \/ must have required property 'payers'/
+    );
+    expect(loadError(variant((p) => (p.payers = [])).dir)).toMatch(/\/payers must NOT have fewer than 1 items/);
+    expect(loadError(variant((p) => (p.payers = [{ system: 'http://example.org/fhir/sid/payer-id' }])).dir)).toMatch(
+      /\/payers\/0 must have required property 'value'/
+    );
+    const twice = variant((p) => (p.payers = [...(p.payers as Policy[]), ...(p.payers as Policy[])]));
+    expect(loadError(twice.dir)).toMatch(
+      /payers: http:\/\/example.org\/fhir\/sid\/payer-id\|mmm-healthcare is listed twice/
+    );
+  });
+
+  test('two policies declaring one payer stop the load, naming both files', () => {
+    const dir = tmpDir();
+    for (const id of ['blinatumomab-mmm', 'blinatumomab-mmm-twin']) {
+      const folder = path.join(dir, id);
+      fs.cpSync(MMM, folder, { recursive: true });
+      const file = path.join(folder, 'policy.yaml');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('\nid: blinatumomab-mmm\n', `\nid: ${id}\n`));
+    }
+    expect(loadError(dir)).toBe(
+      `${path.join(dir, 'blinatumomab-mmm-twin', 'policy.yaml')}: payers: http://example.org/fhir/sid/payer-id|mmm-healthcare ` +
+        `is also declared by ${path.join(dir, 'blinatumomab-mmm', 'policy.yaml')}: a payer belongs to one policy`
+    );
   });
 
   test('a missing cases.yaml', () => {

@@ -1,13 +1,14 @@
-// Decisions -> the CDS Hooks response (contract sections 5 and 6): cards sorted by kind then draft-order position,
-// cut to `max-cards`, and the CRD coverage-information `update` system actions, which neither `max-cards` nor
-// `coverage-info: false` removes (CRD requires them on primary hooks).
+// Decisions -> the CDS Hooks response (contract sections 1, 5 and 6): cards sorted by kind then draft-order position,
+// cut to `max-cards`, and the CRD coverage-information `update` system actions, which neither `max-cards` nor, on the
+// primary hooks, `coverage-info: false` removes (CRD requires them there). The hook's rules: order-select gets no
+// documentation card and no `doc-needed` or `questionnaire`; order-dispatch repeats no unchanged assertion.
 import { randomUUID } from 'node:crypto';
-import type { Action, Card, CdsResponse, HookRequest } from '../hooks/types';
+import type { Action, Card, CdsResponse, HookName, HookRequest } from '../hooks/types';
 import type { CrdConfiguration } from '../hooks/crd-configuration';
 import { checkCombinedQuantity } from '../dosing/combined';
 import type { LoadedService, OrderDecision } from '../policy/types';
 import { buildCoverageCard } from './coverage-card';
-import { buildCoverageSystemAction } from './coverage-information';
+import { alreadyAsserted, buildCoverageSystemAction, outcomeFor } from './coverage-information';
 import { buildDocumentationCard } from './documentation';
 import {
   buildCombinedQuantityCard,
@@ -27,6 +28,17 @@ export interface BuildResponseOptions {
   configuration: CrdConfiguration;
   /** Identifier source for cards, suggestions and coverage-assertion-ids (tests); crypto.randomUUID otherwise. */
   uuid?: () => string;
+  /**
+   * The hook answered (default order-sign). The rules of contract section 1: on order-select no documentation card
+   * (hence no Task) and coverage information without `doc-needed` or `questionnaire`; on order-dispatch an order
+   * that already carries the same assertion for its Coverage gets its correction card only, and no system action.
+   */
+  hook?: HookName;
+  /**
+   * `orderIndex` of the orders under assessment (default: every decision). The others were evaluated as context
+   * only (order-select's draft orders that are not selected): they get no card and no system action.
+   */
+  assessed?: ReadonlySet<number>;
 }
 
 interface Entry {
@@ -53,8 +65,18 @@ export function buildResponse(
   const uuid = opts.uuid ?? randomUUID;
   const config = opts.configuration;
   const maxCards = Number.isInteger(config.maxCards) && config.maxCards >= 0 ? config.maxCards : DEFAULT_MAX_CARDS;
-  const ordered = [...decisions].sort((a, b) => a.orderIndex - b.orderIndex);
-  const orderCount = ordered.length;
+  const hook = opts.hook ?? 'order-sign';
+  const secondary = hook === 'order-select';
+  /** Every governed order of the call, the context ones too (contract section 1: they count as context). */
+  const all = [...decisions].sort((a, b) => a.orderIndex - b.orderIndex);
+  /** The orders under assessment: only they get cards and system actions. */
+  const ordered = all.filter((d) => opts.assessed === undefined || opts.assessed.has(d.orderIndex));
+  const orderCount = all.length;
+  /** order-dispatch: the order already carries this assertion, so nothing about its coverage is new. */
+  const unchanged = (decision: OrderDecision): boolean =>
+    hook === 'order-dispatch' &&
+    decision.coverage !== undefined &&
+    alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood));
 
   const entries: Entry[] = [];
   const add = (kind: CardKind, position: number, card: Card | undefined): void => {
@@ -63,24 +85,28 @@ export function buildResponse(
     }
   };
 
-  // Several governed orders of the call (one cycle) checked together against the per-cycle quantity (section 7).
-  const combined = config.limits
-    ? checkCombinedQuantity(
-        ordered.map((d) => ({ index: d.orderIndex, order: d.order })),
-        service.dosing
-      )
-    : undefined;
+  // Several governed orders of the call (one cycle) checked together against the per-cycle quantity (sections 6
+  // and 7): every governed draft order counts, the context ones too; the finding is sent only with an order under
+  // assessment whose cards are due.
+  const combined =
+    config.limits && ordered.some((d) => d.dose.correction || !unchanged(d))
+      ? checkCombinedQuantity(
+          all.map((d) => ({ index: d.orderIndex, order: d.order })),
+          service.dosing
+        )
+      : undefined;
   // With a correction card in the call, the combined finding goes in the last one's detail instead of a card.
   const lastCorrected = combined ? [...ordered].reverse().find((d) => d.dose.correction) : undefined;
 
   for (const decision of ordered) {
-    if (config.coverageInfo) {
+    const known = unchanged(decision);
+    if (config.coverageInfo && !known) {
       add(
         'coverage',
         decision.orderIndex,
         buildCoverageCard(service, decision, uuid(), { baseUrl: opts.baseUrl, orderCount })
       );
-      if (decision.likelihood === 'needs-documentation') {
+      if (decision.likelihood === 'needs-documentation' && !secondary) {
         add(
           'documentation',
           decision.orderIndex,
@@ -97,16 +123,16 @@ export function buildResponse(
     if (config.limits) {
       const correction = buildCorrectionCard(service, decision, uuid, {
         orderCount,
-        ...(combined && decision === lastCorrected ? { combined: combinedQuantityBlock(combined, ordered) } : {}),
+        ...(combined && decision === lastCorrected ? { combined: combinedQuantityBlock(combined, all) } : {}),
       });
       add('correction', decision.orderIndex, correction);
-      if (!correction) {
+      if (!correction && !known) {
         add('dose-check', decision.orderIndex, buildDoseCheckCard(service, decision, uuid(), { orderCount }));
       }
     }
   }
   if (combined && !lastCorrected) {
-    add('dose-check', Number.POSITIVE_INFINITY, buildCombinedQuantityCard(service, ordered, combined, uuid()));
+    add('dose-check', Number.POSITIVE_INFINITY, buildCombinedQuantityCard(service, all, combined, uuid()));
   }
 
   const rank = (k: CardKind): number => CARD_KIND_ORDER.indexOf(k);
@@ -114,16 +140,22 @@ export function buildResponse(
   // Contract section 6: max-cards limits cards only (0 gives "cards": []); the system actions below stay.
   const kept = entries.slice(0, maxCards);
 
-  // Contract section 5: the coverage-information system action on every governed order with an id and an active
-  // Coverage, whatever `coverage-info` and `max-cards` say; `questionnaire` exactly when documentation is needed.
+  // Contract section 5: the coverage-information system action on every governed order under assessment with an id
+  // and an active Coverage (none when the order already carries the same assertion), whatever `max-cards` says, and
+  // on the primary hooks whatever `coverage-info` says (section 6: "the system action stays on primary hooks"; on
+  // order-select `coverage-info: false` turns it off with the cards); `questionnaire` exactly when the likelihood is
+  // needs-documentation on a primary hook.
   const systemActions: Action[] = [];
-  for (const decision of ordered) {
+  for (const decision of config.coverageInfo || !secondary ? ordered : []) {
     const action = buildCoverageSystemAction(service, decision, {
       receivedDate: opts.receivedDate,
       assertionId: uuid(),
       orderCount,
       questionnaire:
-        decision.likelihood === 'needs-documentation' ? questionnaireCanonical(service, opts.baseUrl) : undefined,
+        decision.likelihood === 'needs-documentation' && !secondary
+          ? questionnaireCanonical(service, opts.baseUrl)
+          : undefined,
+      secondary,
     });
     if (action) {
       systemActions.push(action);

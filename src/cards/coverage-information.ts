@@ -18,13 +18,18 @@ export interface CoverageOutcome {
   docNeeded?: string;
 }
 
-/** Contract section 5's table. */
-export function outcomeFor(likelihood: Likelihood): CoverageOutcome {
+/**
+ * Contract section 5's table. On a secondary hook (order-select) coverage information never asks for documentation
+ * (CRD: "SHALL NOT signal a need for clinical or administrative documentation"): no `doc-needed`.
+ */
+export function outcomeFor(likelihood: Likelihood, opts: { secondary?: boolean } = {}): CoverageOutcome {
   switch (likelihood) {
     case 'likely':
     case 'needs-documentation':
     case 'unlikely':
-      return { covered: 'covered', paNeeded: 'auth-needed', docNeeded: 'clinical' };
+      return opts.secondary
+        ? { covered: 'covered', paNeeded: 'auth-needed' }
+        : { covered: 'covered', paNeeded: 'auth-needed', docNeeded: 'clinical' };
     case 'not-covered':
       return { covered: 'not-covered' };
   }
@@ -37,6 +42,8 @@ export interface CoverageInformationOptions {
   assertionId: string;
   /** `{canonical}|{version}`: present exactly when a documentation card is sent for this order. */
   questionnaire?: string;
+  /** A secondary hook (order-select): no `doc-needed`, hence no `questionnaire`. */
+  secondary?: boolean;
 }
 
 function sub(url: string, value: Omit<Extension, 'url'>): Extension {
@@ -74,7 +81,7 @@ export function buildCoverageInformation(
   decision: OrderDecision,
   opts: CoverageInformationOptions
 ): Extension {
-  const outcome = outcomeFor(decision.likelihood);
+  const outcome = outcomeFor(decision.likelihood, { secondary: opts.secondary === true });
   const covered = outcome.covered !== 'not-covered';
   const parts: Extension[] = [
     sub('coverage', { valueReference: { reference: decision.coverage ?? '' } }),
@@ -292,7 +299,7 @@ export function buildCoverageSystemAction(
   if (!decision.orderRef || !decision.order.id || !decision.coverage) {
     return undefined;
   }
-  if (alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood))) {
+  if (alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood, opts))) {
     return undefined;
   }
   const ext = buildCoverageInformation(service, decision, opts);

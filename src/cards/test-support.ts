@@ -136,6 +136,7 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
     version: '2024-05-09',
     sourceDocument: '000_87c451977d53c8c4.txt',
     drugCodes: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1597258' }],
+    payers: [{ system: 'http://example.org/fhir/sid/payer-id', value: 'mmm-healthcare' }],
     billingCode: {
       system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',
       code: 'J9039',

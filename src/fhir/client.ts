@@ -4,7 +4,7 @@
 // back as values (FhirFailure), never as exceptions. The access token is sent as a bearer token and never logged or
 // placed in a message.
 import type { Bundle, BundleEntry, FhirResource } from 'fhir/r4';
-import type { HookRequest } from '../hooks/types';
+import type { HookEnvelope } from '../hooks/types';
 import { isUsableUrl, type AllowlistEntry } from './allowlist';
 
 export type FhirFailureReason =
@@ -98,7 +98,7 @@ function usableBase(fhirServer: unknown, allowlist: readonly AllowlistEntry[]): 
 }
 
 /** Classifies the request's `fhirServer` (for diagnostics: "no fhirServer" versus "not allowlisted"). */
-export function fhirServerStatus(request: HookRequest, allowlist: readonly AllowlistEntry[]): FhirServerStatus {
+export function fhirServerStatus(request: HookEnvelope, allowlist: readonly AllowlistEntry[]): FhirServerStatus {
   return usableBase(request.fhirServer, allowlist).status;
 }
 
@@ -109,7 +109,7 @@ export function fhirServerStatus(request: HookRequest, allowlist: readonly Allow
  * @param request - the validated hook request (only `fhirServer` and `fhirAuthorization.access_token` are read).
  * @param opts - allowlist, per-request timeout, page cap and the call's deadline.
  */
-export function openFhirSession(request: HookRequest, opts: FhirSessionOptions): FhirSession | undefined {
+export function openFhirSession(request: HookEnvelope, opts: FhirSessionOptions): FhirSession | undefined {
   const check = usableBase(request.fhirServer, opts.allowlist);
   if (check.status !== 'usable') {
     return undefined;

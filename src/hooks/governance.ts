@@ -1,13 +1,15 @@
 // Which draft orders the service governs (contract section 2): MedicationRequests in `context.draftOrders` (any
 // intent; any status but cancelled, entered-in-error and stopped) whose medication carries one of the service's drug
 // codes, inline, in a contained Medication, in a Medication found in prefetch, or in one read per distinct unresolved
-// `Medication/{id}` reference. Those reads are the only FHIR queries made before governance is known.
+// `Medication/{id}` reference. Those reads are the only FHIR queries made before governance is known, and they are
+// made for the orders under assessment only (contract section 1: on order-select the selected ones); the other draft
+// orders are governed when their drug is known without a read, and count as context.
 import type { Bundle, Medication, MedicationRequest } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
 import type { FhirFailure, FhirSession } from '../fhir/client';
 import { codeSet, hasAnyCode } from '../fhir/codes';
 import { namesAnotherPatient } from '../fhir/patient-scope';
-import type { LoadedService } from '../policy/types';
+import type { DrugCode } from '../policy/types';
 import type { CallContext, GovernedOrder, HookRequest } from './types';
 
 const EXCLUDED_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
@@ -15,7 +17,11 @@ const EXCLUDED_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'entered-in
 const READ_CONCURRENCY = 8;
 
 /** `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
-async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -30,7 +36,10 @@ async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: 
 }
 
 export interface GovernanceResult {
-  /** Governed orders, in `draftOrders` order, each a copy of the order as received. */
+  /**
+   * Governed orders, in `draftOrders` order, each a copy of the order as received: those under assessment and the
+   * other draft orders whose drug is known without a read (context only).
+   */
   orders: GovernedOrder[];
   /**
    * Medications that draft orders reference as `Medication/{id}`, keyed by that reference, whether found in
@@ -147,27 +156,38 @@ function prefetchedMedications(request: HookRequest): Map<string, Medication> {
   return found;
 }
 
-function medicationExpression(index: number): string {
+function draftMedicationExpression(index: number): string {
   return `context.draftOrders.entry[${index}].resource.medicationReference`;
 }
 
+export interface GovernanceOptions {
+  /** Indexes of the orders under assessment (default: every draft order): only theirs get Medication reads. */
+  assessed?: ReadonlySet<number>;
+  /** The expression naming draft order `index`'s medication in a 412 (default: its place in `draftOrders`). */
+  expression?: (index: number) => string;
+}
+
 /**
- * Finds the governed orders of an order-sign call (contract section 2).
+ * Finds the governed orders of a call (contract section 2).
  *
- * @param service - the service, for its drug codes.
- * @param request - the validated request (never modified).
+ * @param service - the drug codes that make an order governed (a policy's, or the union of the routed policies').
+ * @param request - the request as assessed (never modified).
  * @param session - the FHIR session, undefined when there is no usable `fhirServer`.
  * @param ctx - the call's context: deadline, timings and notes.
+ * @param options - which orders are under assessment, and how a 412 names their medication.
  * @throws HttpError 412 `medication-unavailable`, one issue per affected order, when a needed Medication cannot be
  *   read (no usable fhirServer, a failed read, a timeout).
  */
 export async function findGovernedOrders(
-  service: LoadedService,
+  service: { readonly drugCodes: readonly DrugCode[] },
   request: HookRequest,
   session: FhirSession | undefined,
-  ctx: CallContext
+  ctx: CallContext,
+  options: GovernanceOptions = {}
 ): Promise<GovernanceResult> {
   const codes = codeSet(service.drugCodes);
+  const assessed = (index: number): boolean => options.assessed === undefined || options.assessed.has(index);
+  const medicationExpression = options.expression ?? draftMedicationExpression;
   const fhirServer = typeof request.fhirServer === 'string' ? request.fhirServer : undefined;
   const candidates = candidateOrders(request, ctx);
   const prefetched = prefetchedMedications(request);
@@ -175,6 +195,8 @@ export async function findGovernedOrders(
   const governed = new Set<number>();
   /** Orders whose Medication must be read, by reference. */
   const toRead = new Map<string, number[]>();
+  /** Orders not under assessment whose Medication no prefetch holds: governed only if a read made anyway shows it. */
+  const unread = new Map<string, number[]>();
   const unreadable: Array<{ index: number; message: string }> = [];
 
   for (const { index, order } of candidates) {
@@ -201,17 +223,20 @@ export async function findGovernedOrders(
             governed.add(index);
           }
         } else {
-          const waiting = toRead.get(pointer.ref);
+          const pending = assessed(index) ? toRead : unread;
+          const waiting = pending.get(pointer.ref);
           if (waiting) {
             waiting.push(index);
           } else {
-            toRead.set(pointer.ref, [index]);
+            pending.set(pointer.ref, [index]);
           }
         }
         break;
       }
       case 'elsewhere':
-        unreadable.push({ index, message: 'the medicationReference points to another server than fhirServer' });
+        if (assessed(index)) {
+          unreadable.push({ index, message: 'the medicationReference points to another server than fhirServer' });
+        }
         break;
     }
   }
@@ -246,7 +271,7 @@ export async function findGovernedOrders(
       const medication = result.value as Medication;
       medications.set(ref, medication);
       if (hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
-        indexes.forEach((index) => governed.add(index));
+        [...indexes, ...(unread.get(ref) ?? [])].forEach((index) => governed.add(index));
       }
     });
   }
@@ -265,4 +290,34 @@ export async function findGovernedOrders(
     .filter(({ index }) => governed.has(index))
     .map(({ index, order }) => ({ index, order: structuredClone(order) }));
   return { orders, medications: Object.fromEntries(medications) };
+}
+
+/**
+ * The governed orders of `result` that `service`'s own drug codes govern: a routed call is governed by the union of
+ * the policies' codes, then assessed by the chosen policy, which assesses only the orders its codes name. Pure:
+ * the Medications are those governance found or read.
+ *
+ * @param result - what findGovernedOrders returned.
+ * @param service - the chosen policy's drug codes.
+ * @param fhirServer - the request's `fhirServer` (absolute Medication references under it are resolved).
+ */
+export function governedBy(
+  result: GovernanceResult,
+  service: { readonly drugCodes: readonly DrugCode[] },
+  fhirServer: string | undefined
+): GovernedOrder[] {
+  const codes = codeSet(service.drugCodes);
+  return result.orders.filter(({ order }) => {
+    if (hasAnyCode(isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : undefined, codes)) {
+      return true;
+    }
+    const pointer = pointerOf(order, fhirServer);
+    const medication =
+      pointer.kind === 'contained'
+        ? containedMedication(order, pointer.id)
+        : pointer.kind === 'server'
+          ? result.medications[pointer.ref]
+          : undefined;
+    return medication !== undefined && hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes);
+  });
 }

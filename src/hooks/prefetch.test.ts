@@ -78,7 +78,7 @@ describe('gatherData', () => {
   it('reads read templates, searches search templates, fills user tokens', async () => {
     const session = new MemorySession();
     const c = ctx();
-    const data = await gatherData(service, request(), session, c);
+    const data = await gatherData(service.definition.prefetch, request(), session, c);
     expect(session.calls.sort()).toEqual([
       'read Patient/p1',
       'read Practitioner/u1',
@@ -96,7 +96,7 @@ describe('gatherData', () => {
 
   it('returns only declared keys; extra prefetch keys are ignored', async () => {
     const data = await gatherData(
-      service,
+      service.definition.prefetch,
       request({ patient: null, coverage: null, practitioner: null, extra: { resourceType: 'Patient' } }),
       new MemorySession(),
       ctx()
@@ -111,11 +111,16 @@ describe('gatherData', () => {
       type: 'searchset',
       link: [{ relation: 'next', url: 'http://localhost/fhir/Coverage?page=2' }],
     };
-    await gatherData(service, request({ patient: null, practitioner: null, coverage: withNext }), session, ctx());
+    await gatherData(
+      service.definition.prefetch,
+      request({ patient: null, practitioner: null, coverage: withNext }),
+      session,
+      ctx()
+    );
     expect(session.calls).toEqual(['continue']);
     session.calls.length = 0;
     await gatherData(
-      service,
+      service.definition.prefetch,
       request({
         patient: null,
         practitioner: null,
@@ -130,7 +135,7 @@ describe('gatherData', () => {
   it('reports each failed key in one 412, saying why', async () => {
     const session = new MemorySession(new Set(['Patient/p1']));
     const error = await gatherData(
-      service,
+      service.definition.prefetch,
       request({ practitioner: { resourceType: 'OperationOutcome', issue: [] } }),
       session,
       ctx()
@@ -153,7 +158,7 @@ describe('gatherData', () => {
   it('cannot fill a user token for a user of another kind', async () => {
     const r = request({ patient: null, coverage: null });
     r.context.userId = 'PractitionerRole/r1';
-    const error = await gatherData(service, r, new MemorySession(), ctx()).catch((e: unknown) => e);
+    const error = await gatherData(service.definition.prefetch, r, new MemorySession(), ctx()).catch((e: unknown) => e);
     expect((error as HttpError).issues.map((i) => i.expression)).toEqual(['prefetch.practitioner']);
     expect((error as HttpError).issues[0]?.message).toMatch(/\{\{userPractitionerId\}\}/);
   });

@@ -6,7 +6,6 @@ import type { Bundle, FhirResource } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
 import type { FhirResult, FhirSession } from '../fhir/client';
 import { namesAnotherPatient } from '../fhir/patient-scope';
-import type { LoadedService } from '../policy/types';
 import { fillPrefetchTemplate } from './tokens';
 import type { CallContext, HookRequest, PrefetchData } from './types';
 
@@ -98,19 +97,18 @@ type KeyOutcome =
  * modified: from its prefetch, a Bundle and its `entry` list are copied, but the resources are the request's own, to
  * be read only (evaluation copies what it reads).
  *
- * @param service - the service, for its declared prefetch templates.
+ * @param templates - the declared prefetch templates by key (a policy's, or the routed keys of the chosen policy).
  * @param request - the validated request.
  * @param session - the FHIR session, undefined when there is no usable `fhirServer`.
  * @param ctx - the call's context: fetch timings go into `ctx.timings` (`fhir.<key>`, `fetchSlowestMs`, `fetchSumMs`).
  * @throws HttpError 412 `prefetch-unavailable`, one issue per key still unobtainable, `expression` `prefetch.<key>`.
  */
 export async function gatherData(
-  service: LoadedService,
+  templates: Readonly<Record<string, string>>,
   request: HookRequest,
   session: FhirSession | undefined,
   ctx: CallContext
 ): Promise<PrefetchData> {
-  const templates = service.definition.prefetch;
   const keys = Object.keys(templates);
   const patientId = request.context.patientId;
   let otherPatientValues = 0;
@@ -185,11 +183,16 @@ export async function gatherData(
       });
     }
   });
-  ctx.timings.fetchSlowestMs = slowest;
-  ctx.timings.fetchSumMs = sum;
+  // A routed call gathers twice (the coverage key first, to choose the policy): the timings and the count of what
+  // names another patient cover both.
+  ctx.timings.fetchSlowestMs = Math.max(slowest, ctx.timings.fetchSlowestMs ?? 0);
+  ctx.timings.fetchSumMs = sum + (ctx.timings.fetchSumMs ?? 0);
   const dropped = otherPatientValues + keepThisPatient(data, patientId);
   if (dropped > 0) {
-    ctx.otherPatient = { resources: dropped, draftOrders: ctx.otherPatient?.draftOrders ?? 0 };
+    ctx.otherPatient = {
+      resources: (ctx.otherPatient?.resources ?? 0) + dropped,
+      draftOrders: ctx.otherPatient?.draftOrders ?? 0,
+    };
   }
   if (issues.length > 0) {
     throw new HttpError(issues);

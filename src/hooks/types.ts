@@ -11,28 +11,69 @@ export interface FhirAuthorization {
   patient?: string;
 }
 
+/** The hooks served (contract section 1): CRD's primary order-sign and order-dispatch, and secondary order-select. */
+export type HookName = 'order-sign' | 'order-select' | 'order-dispatch';
+export const HOOKS: readonly HookName[] = ['order-sign', 'order-select', 'order-dispatch'];
+
+/**
+ * The context of a call as received, for any hook served. Required per hook (contract section 1, checked by
+ * hooks/validate.ts): order-sign `patientId`, `userId`, `draftOrders`; order-select those and `selections`;
+ * order-dispatch `patientId`, `dispatchedOrders`, `performer`.
+ */
+export interface HookContext {
+  patientId: string;
+  userId?: string;
+  encounterId?: string;
+  draftOrders?: Bundle;
+  /** order-select: references (`MedicationRequest/{id}`) of the orders the user selected. */
+  selections?: string[];
+  /** order-dispatch: references of the orders being dispatched. */
+  dispatchedOrders?: string[];
+  /** order-dispatch: who will fulfil them. */
+  performer?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * The context as the orders are assessed: the draft orders of the call (on order-dispatch, the dispatched orders as
+ * read), every hook alike.
+ */
 export interface OrderSignContext {
   patientId: string;
-  userId: string;
+  /** Present on order-sign and order-select (required there); order-dispatch has none. */
+  userId?: string;
   encounterId?: string;
   draftOrders: Bundle;
   [key: string]: unknown;
 }
 
-/**
- * A validated order-sign request. The object is the parsed request body and is never modified
- * (house style: do not mutate the incoming request); derived data lives elsewhere.
- */
-export interface HookRequest {
+/** The members of a hook request shared by every hook. */
+export interface HookEnvelope {
   hook: string;
   hookInstance: string;
   fhirServer?: string;
   /** Present only when `access_token` is non-empty (an empty one is ignored whole). */
   fhirAuthorization?: FhirAuthorization;
-  context: OrderSignContext;
   prefetch?: Record<string, unknown>;
   extension?: Record<string, unknown>;
   [key: string]: unknown;
+}
+
+/**
+ * A validated request as received (hooks/validate.ts), for any hook. The object is built from the parsed body, which
+ * is never modified (house style: do not mutate the incoming request); derived data lives elsewhere.
+ */
+export interface HookCall extends HookEnvelope {
+  context: HookContext;
+}
+
+/**
+ * A request as its orders are assessed (governance, gathering, evaluation, cards): on order-sign and order-select
+ * the validated request itself; on order-dispatch a new object whose `context.draftOrders` holds the dispatched
+ * orders as read (hooks/orders.ts). Never modified.
+ */
+export interface HookRequest extends HookEnvelope {
+  context: OrderSignContext;
 }
 
 /** Prefetch after gathering: every declared key is present; a search is one Bundle with every page's entries. */
@@ -85,7 +126,7 @@ export interface CdsResponse {
 /** One entry of `GET /cds-services`: only these keys are ever shown (no engine-internal data). */
 export interface ServiceDefinition {
   id: string;
-  hook: 'order-sign';
+  hook: HookName;
   title: string;
   description: string;
   prefetch: Record<string, string>;

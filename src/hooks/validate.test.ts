@@ -1,8 +1,5 @@
 import { HttpError } from '../errors';
-import type { LoadedService } from '../policy/types';
 import { parseHookRequest } from './validate';
-
-const service = { id: 'svc', definition: { hook: 'order-sign' } } as unknown as LoadedService;
 
 function body(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -51,7 +48,7 @@ describe('parseHookRequest', () => {
       })
     );
     const snapshot = JSON.stringify(input);
-    const out = parseHookRequest(input, service);
+    const out = parseHookRequest(input, 'order-sign');
     expect(JSON.stringify(input)).toBe(snapshot);
     expect(out).not.toBe(input);
     expect(out.fhirAuthorization).toBeUndefined();
@@ -59,43 +56,43 @@ describe('parseHookRequest', () => {
     expect(out.prefetch).toBeUndefined();
     expect(out.context.encounterId).toBeUndefined();
     // Odd entries become empty objects at the same index, so expressions like entry[1] still point right.
-    expect(out.context.draftOrders.entry).toEqual([{}, { resource: {} }]);
+    expect(out.context.draftOrders?.entry).toEqual([{}, { resource: {} }]);
   });
 
   it('keeps the request as it is when nothing is odd', () => {
     const input = body({ prefetch: { patient: null }, fhirServer: 'http://localhost/fhir' });
-    const out = parseHookRequest(input, service);
+    const out = parseHookRequest(input, 'order-sign');
     expect(out).toEqual(input);
     expect(out.context.draftOrders).toBe((input['context'] as { draftOrders: unknown }).draftOrders);
   });
 
   it('checks the envelope, then the hook, then the context, then fhirServer', () => {
-    expect(issuesOf(() => parseHookRequest({ hook: 'patient-view' }, service))).toEqual([
+    expect(issuesOf(() => parseHookRequest({ hook: 'patient-view' }, 'order-sign'))).toEqual([
       { code: 'invalid-request', expression: 'hookInstance' },
       { code: 'invalid-request', expression: 'context' },
     ]);
-    expect(issuesOf(() => parseHookRequest(body({ hook: 'patient-view', context: {} }), service))).toEqual([
+    expect(issuesOf(() => parseHookRequest(body({ hook: 'patient-view', context: {} }), 'order-sign'))).toEqual([
       { code: 'wrong-hook', expression: 'hook' },
     ]);
-    expect(issuesOf(() => parseHookRequest(body({ context: { userId: 5 } }), service))).toEqual([
+    expect(issuesOf(() => parseHookRequest(body({ context: { userId: 5 } }), 'order-sign'))).toEqual([
       { code: 'invalid-request', expression: 'context.patientId' },
       { code: 'invalid-request', expression: 'context.userId' },
       { code: 'invalid-request', expression: 'context.draftOrders' },
     ]);
     expect(
-      issuesOf(() => parseHookRequest(body({ fhirAuthorization: { access_token: 't' }, fhirServer: '' }), service))
+      issuesOf(() => parseHookRequest(body({ fhirAuthorization: { access_token: 't' }, fhirServer: '' }), 'order-sign'))
     ).toEqual([{ code: 'fhir-server-required', expression: 'fhirServer' }]);
   });
 
   it('keeps a non-empty fhirAuthorization as a copy', () => {
     const auth = { access_token: 't', token_type: 'Bearer', scope: 'patient/*.read', patient: 'p1' };
-    const out = parseHookRequest(body({ fhirAuthorization: auth, fhirServer: 'http://localhost/fhir' }), service);
+    const out = parseHookRequest(body({ fhirAuthorization: auth, fhirServer: 'http://localhost/fhir' }), 'order-sign');
     expect(out.fhirAuthorization).toEqual(auth);
     expect(out.fhirAuthorization).not.toBe(auth);
   });
 
   it('ignores a non-string access token as absent', () => {
-    const out = parseHookRequest(body({ fhirAuthorization: { access_token: 42 } }), service);
+    const out = parseHookRequest(body({ fhirAuthorization: { access_token: 42 } }), 'order-sign');
     expect(out.fhirAuthorization).toBeUndefined();
   });
 });

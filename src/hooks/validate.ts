@@ -1,30 +1,43 @@
 // Validation of a hook request (contract section 3): a 400 only for the listed envelope failures, lenient on
 // everything else ("Observed on the wire" in the checklist). Validators are compiled once, at module load.
-// https://cds-hooks.hl7.org/2.0/#http-request-1 and https://cds-hooks.org/hooks/order-sign/
+// https://cds-hooks.hl7.org/2.0/#http-request-1 and the hooks' pages: https://cds-hooks.org/hooks/order-sign/,
+// https://cds-hooks.org/hooks/order-select/, https://cds-hooks.org/hooks/order-dispatch/
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Bundle } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
-import type { LoadedService } from '../policy/types';
 import hookRequestSchema from './schemas/hook-request.schema.json';
+import orderDispatchContextSchema from './schemas/order-dispatch-context.schema.json';
+import orderSelectContextSchema from './schemas/order-select-context.schema.json';
 import orderSignContextSchema from './schemas/order-sign-context.schema.json';
-import type { FhirAuthorization, HookRequest, OrderSignContext } from './types';
+import type { FhirAuthorization, HookCall, HookName } from './types';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validateEnvelope = ajv.compile(hookRequestSchema);
-/** Context validators by hook; a hook without one has only its envelope checked. */
-const contextValidators: ReadonlyMap<string, ValidateFunction> = new Map([
-  ['order-sign', ajv.compile(orderSignContextSchema)],
-]);
+/** The context validator of each hook served. */
+const contextValidators: Readonly<Record<HookName, ValidateFunction>> = {
+  'order-sign': ajv.compile(orderSignContextSchema),
+  'order-select': ajv.compile(orderSelectContextSchema),
+  'order-dispatch': ajv.compile(orderDispatchContextSchema),
+};
 
-/** The fields whose absence or ill type is a 400, as dotted paths (contract section 3). */
-const REQUIRED_FIELDS = [
-  'hook',
-  'hookInstance',
-  'context',
-  'context.patientId',
-  'context.userId',
-  'context.draftOrders',
-];
+/** The envelope fields whose absence or ill type is a 400 (contract section 3). */
+const ENVELOPE_FIELDS = ['hook', 'hookInstance', 'context'];
+/** The hook's required context (contract section 1), as dotted paths. */
+const CONTEXT_FIELDS: Readonly<Record<HookName, readonly string[]>> = {
+  'order-sign': ['context.patientId', 'context.userId', 'context.draftOrders'],
+  'order-select': ['context.patientId', 'context.userId', 'context.draftOrders', 'context.selections'],
+  'order-dispatch': ['context.patientId', 'context.dispatchedOrders', 'context.performer'],
+};
+
+/** Most `dispatchedOrders` in one call (each may cost a FHIR read): the contract's `CDS_MAX_DRAFT_ORDERS` default. */
+export const DEFAULT_MAX_ORDERS = 100;
+
+const EXPECTATIONS: Readonly<Record<string, string>> = {
+  context: 'an object',
+  'context.draftOrders': 'a Bundle (an object with resourceType "Bundle")',
+  'context.selections': 'an array of strings',
+  'context.dispatchedOrders': 'an array of strings',
+};
 
 /**
  * Turns an ajv error into a dotted path with `[n]` indexes (`/feedback/2/outcome` -> `feedback[2].outcome`), the
@@ -51,29 +64,27 @@ export function errorPath(error: ErrorObject, prefix = ''): string {
 }
 
 /** Maps ajv errors to one issue per required field, the deepest listed field that contains the error. */
-function envelopeIssues(errors: ErrorObject[] | null | undefined, prefix: string): ErrorIssue[] {
+function fieldIssues(
+  errors: ErrorObject[] | null | undefined,
+  prefix: string,
+  fields: readonly string[]
+): ErrorIssue[] {
   const issues = new Map<string, ErrorIssue>();
   for (const error of errors ?? []) {
     const path = errorPath(error, prefix);
-    const field = [...REQUIRED_FIELDS].reverse().find((f) => path === f || path.startsWith(`${f}.`));
+    const field = [...fields].reverse().find((f) => path === f || path.startsWith(`${f}.`) || path.startsWith(`${f}[`));
     if (!field || issues.has(field)) {
       continue;
     }
     const missing = error.keyword === 'required' && path === field;
-    const expectation =
-      field === 'context.draftOrders'
-        ? 'a Bundle (an object with resourceType "Bundle")'
-        : field === 'context'
-          ? 'an object'
-          : 'a non-empty string';
     issues.set(field, {
       code: 'invalid-request',
       expression: field,
-      message: missing ? `${field} is required.` : `${field} must be ${expectation}.`,
+      message: missing ? `${field} is required.` : `${field} must be ${EXPECTATIONS[field] ?? 'a non-empty string'}.`,
     });
   }
   // In the order the fields are listed, whatever order ajv found them in.
-  return REQUIRED_FIELDS.flatMap((f) => issues.get(f) ?? []);
+  return fields.flatMap((f) => issues.get(f) ?? []);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -97,41 +108,69 @@ function normalizeDraftOrders(draftOrders: Record<string, unknown>): Bundle {
   return { ...draftOrders, entry: entry.map((e: unknown) => (isObject(e) ? e : {})) } as unknown as Bundle;
 }
 
+export interface ParseOptions {
+  /** Most `context.dispatchedOrders` entries (default DEFAULT_MAX_ORDERS); more is 400 `too-many-orders`. */
+  maxOrders?: number;
+}
+
 /**
- * Validates a parsed request body for a service and returns the request as the pipeline sees it. The body is never
- * modified: tolerated oddities are dropped from new objects (ill-typed optional members are treated as absent, an
- * empty `fhirAuthorization.access_token` drops `fhirAuthorization` whole).
+ * Validates a parsed request body for a service of `hook` and returns the request as the pipeline sees it. The
+ * body is never modified: tolerated oddities are dropped from new objects (ill-typed optional members are treated as
+ * absent, an empty `fhirAuthorization.access_token` drops `fhirAuthorization` whole).
  * @param body - the parsed JSON body
- * @param service - the service called
- * @throws HttpError 400 `invalid-request`, `wrong-hook` or `fhir-server-required`
+ * @param hook - the hook of the service called
+ * @param options - limits
+ * @throws HttpError 400 `invalid-request`, `wrong-hook`, `too-many-orders` or `fhir-server-required`
  */
-export function parseHookRequest(body: unknown, service: LoadedService): HookRequest {
+export function parseHookRequest(body: unknown, hook: HookName, options: ParseOptions = {}): HookCall {
   if (!isObject(body)) {
     throw new HttpError({ code: 'invalid-request', message: 'The request body must be a JSON object.' });
   }
   if (!validateEnvelope(body)) {
-    throw new HttpError(envelopeIssues(validateEnvelope.errors, ''));
+    throw new HttpError(fieldIssues(validateEnvelope.errors, '', ENVELOPE_FIELDS));
   }
-  const hook = body['hook'] as string;
-  if (hook !== service.definition.hook) {
+  const called = body['hook'] as string;
+  if (called !== hook) {
     throw new HttpError({
       code: 'wrong-hook',
       expression: 'hook',
-      message: `This service answers the ${service.definition.hook} hook, not ${hook}.`,
+      message: `This service answers the ${hook} hook, not ${called}.`,
     });
   }
   const rawContext = body['context'] as Record<string, unknown>;
-  const validateContext = contextValidators.get(hook);
-  if (validateContext && !validateContext(rawContext)) {
-    throw new HttpError(envelopeIssues(validateContext.errors, 'context'));
+  const validateContext = contextValidators[hook];
+  if (!validateContext(rawContext)) {
+    throw new HttpError(fieldIssues(validateContext.errors, 'context', CONTEXT_FIELDS[hook]));
+  }
+  const maxOrders = options.maxOrders ?? DEFAULT_MAX_ORDERS;
+  const dispatched = rawContext['dispatchedOrders'];
+  if (hook === 'order-dispatch' && Array.isArray(dispatched) && dispatched.length > maxOrders) {
+    throw new HttpError({
+      code: 'too-many-orders',
+      expression: 'context.dispatchedOrders',
+      message: `context.dispatchedOrders has ${dispatched.length} entries; at most ${maxOrders} are assessed in one call.`,
+    });
   }
 
   const context: Record<string, unknown> = { ...rawContext };
   if (context['encounterId'] !== undefined && typeof context['encounterId'] !== 'string') {
     delete context['encounterId'];
   }
-  if (isObject(context['draftOrders'])) {
+  if (isObject(context['draftOrders']) && context['draftOrders']['resourceType'] === 'Bundle') {
     context['draftOrders'] = normalizeDraftOrders(context['draftOrders']);
+  } else {
+    // Not part of order-dispatch's context: ignored as absent when it is no Bundle (order-sign and order-select
+    // have already refused that).
+    delete context['draftOrders'];
+  }
+  for (const key of ['selections', 'dispatchedOrders', 'performer', 'userId'] as const) {
+    // Optional elsewhere, validated where required: an ill-typed one is ignored as absent.
+    const value = context[key];
+    const usable =
+      key === 'selections' || key === 'dispatchedOrders' ? isStringArray(value) : typeof value === 'string';
+    if (value !== undefined && !usable) {
+      delete context[key];
+    }
   }
 
   // A new top-level object: the optional members are re-added only when usable.
@@ -163,5 +202,9 @@ export function parseHookRequest(body: unknown, service: LoadedService): HookReq
   if (isObject(body['extension'])) {
     request['extension'] = body['extension'];
   }
-  return request as HookRequest & { context: OrderSignContext };
+  return request as HookCall;
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
 }

@@ -5,7 +5,8 @@ import type { Questionnaire } from 'fhir/r4';
 import type pino from 'pino';
 import type { Config } from '../config';
 import { HttpError } from '../errors';
-import type { CallContext, CdsResponse, HookRequest } from '../hooks/types';
+import type { CdsService } from '../hooks/services';
+import type { CallContext, CdsResponse, HookCall } from '../hooks/types';
 import type { LoadedService } from '../policy/types';
 import type { SharedStore } from '../store/types';
 import { createAuthenticator, type AuthOptions } from './auth';
@@ -15,12 +16,14 @@ import { createRoutes, finishCall, type CallState } from './routes';
 
 export interface AppDeps {
   config: Config;
-  /** Loaded services by id. */
+  /** Loaded policies by id (their order-sign service id): Questionnaires. */
   services: ReadonlyMap<string, LoadedService>;
+  /** Every CDS service served, as discovery lists them (src/hooks/services.ts): calls and feedback. */
+  cdsServices: readonly CdsService[];
   store: SharedStore;
   logger: pino.Logger;
-  /** The order-sign pipeline (src/hooks/order-sign.ts); may throw HttpError (412). */
-  handleOrderSign(service: LoadedService, request: HookRequest, ctx: CallContext): Promise<CdsResponse>;
+  /** The pipeline of every hook (src/hooks/pipeline.ts); may throw HttpError (400, 412, 503). */
+  handleCall(service: CdsService, request: HookCall, ctx: CallContext): Promise<CdsResponse>;
   /** The service's Questionnaire (src/cards/questionnaire.ts). */
   buildQuestionnaire(service: LoadedService, baseUrl: string): Questionnaire;
   /** When a call is received (tests fix it); the deadline always runs on the real clock. */

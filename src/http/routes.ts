@@ -3,9 +3,9 @@ import { Router, type Request, type Response } from 'express';
 import { buildPolicyPage, POLICY_PAGE_CSP } from '../cards/policy-page';
 import { HttpError } from '../errors';
 import { parseHookRequest } from '../hooks/validate';
+import type { CdsService } from '../hooks/services';
 import type { CallContext } from '../hooks/types';
 import { clip, logCall, summarizeResponse } from '../log';
-import type { LoadedService } from '../policy/types';
 import { auditHeaders } from '../store/redact';
 import type { AuditRecord } from '../store/types';
 import type { AppDeps } from './app';
@@ -44,7 +44,7 @@ function notAllowed(allow: string): () => never {
   };
 }
 
-function byId(a: LoadedService, b: LoadedService): number {
+function byId(a: { id: string }, b: { id: string }): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
@@ -134,11 +134,12 @@ export function finishCall(
  */
 export function createRoutes(deps: AppDeps, authenticator: Authenticator): Router {
   const { config, services } = deps;
+  const cdsServices = new Map(deps.cdsServices.map((s) => [s.id, s]));
   const router = Router({ caseSensitive: true });
   const readBody = createBodyReader(config.bodyLimit);
   const now = deps.now ?? ((): Date => new Date());
   // Discovery is fixed at start-up: the definitions exactly, in id order.
-  const discovery = { services: [...services.values()].sort(byId).map((s) => s.definition) };
+  const discovery = { services: [...deps.cdsServices].sort(byId).map((s) => s.definition) };
   const questionnaires = new Map<string, unknown>();
 
   function beginCall(req: Request, res: Response, kind: CallState['kind']): CallState {
@@ -167,12 +168,8 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
   }
 
   /** 404 -> 401 -> 415 -> 413 -> 400 (invalid JSON), in the contract's order (section 3). */
-  async function admit(
-    req: Request,
-    res: Response,
-    state: CallState
-  ): Promise<{ service: LoadedService; body: unknown }> {
-    const service = services.get(state.ctx.serviceId);
+  async function admit(req: Request, res: Response, state: CallState): Promise<{ service: CdsService; body: unknown }> {
+    const service = cdsServices.get(state.ctx.serviceId);
     if (!service) {
       throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
     }
@@ -204,7 +201,7 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
   // Calling a CDS Service: https://cds-hooks.hl7.org/2.0/#calling-a-cds-service
   /** Any other method on a service's paths: 404 for an unknown service, else 405. */
   const postOnly = (id: string): never => {
-    if (!services.has(id)) {
+    if (!cdsServices.has(id)) {
       throw new HttpError({ code: 'unknown-service', message: 'No service has this id.' });
     }
     throw new MethodNotAllowed('POST, OPTIONS');
@@ -220,10 +217,10 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
         state.ctx.hookInstance = hookInstance;
       }
       let t = performance.now();
-      const request = parseHookRequest(body, service);
+      const request = parseHookRequest(body, service.hook);
       state.ctx.timings['validate'] = elapsed(t);
       t = performance.now();
-      const response = await deps.handleOrderSign(service, request, state.ctx);
+      const response = await deps.handleCall(service, request, state.ctx);
       state.ctx.timings['handle'] = elapsed(t);
       // https://cds-hooks.hl7.org/2.0/#http-response-1
       res.setHeader('Cache-Control', 'no-store');

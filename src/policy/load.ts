@@ -34,7 +34,7 @@ import {
   type FunctionTable,
 } from './fhirpath';
 import schema from './policy.schema.json';
-import type { DrugCode, LoadedService, PolicyOutline } from './types';
+import type { DrugCode, LoadedService, PayerIdentifier, PolicyOutline } from './types';
 
 /** The policy file as the schema describes it (after validation). */
 interface RawPolicy {
@@ -52,6 +52,7 @@ interface RawPolicy {
     effectiveDate?: string;
     source: string;
   };
+  payers: Array<{ system: string; value: string; name?: string }>;
   drug: { codes: string; billingCode: { system: string; code: string; display?: string } };
   systems: Record<string, string>;
   codes: Record<string, CodeSetEntry[]>;
@@ -361,6 +362,16 @@ function checkPrefetch(
       fail(file, 'prefetch', `no template reads ${type}, which the policy needs`);
     }
   }
+  // The routed services match the payer on the payor Organization as well as on the reference's identifier.
+  for (const template of templatesByType.get('Coverage') ?? []) {
+    if (!/[?&]_include=Coverage(?::|%3A)payor(?:&|$)/.test(template)) {
+      fail(
+        file,
+        'prefetch',
+        `${quote(template)} must include the payor (_include=Coverage:payor): the payer is matched on it`
+      );
+    }
+  }
   const observationTemplates = templatesByType.get('Observation') ?? [];
   if (observationSets.size === 0) {
     return;
@@ -471,6 +482,15 @@ export function loadService(folder: string): LoadedService {
   });
   if (drugCodes.length === 0) {
     fail(file, `codes.${p.drug.codes}`, 'the drug code set lists no code');
+  }
+  const payers: PayerIdentifier[] = p.payers.map((payer, i) => ({
+    system: resolveSystem(file, `payers[${i}]`, p.systems, payer.system),
+    value: payer.value,
+    ...(payer.name !== undefined ? { name: payer.name } : {}),
+  }));
+  const payerDup = duplicates(payers.map((x) => `${x.system}|${x.value}`));
+  if (payerDup.length > 0) {
+    fail(file, 'payers', `${payerDup[0] as string} is listed twice`);
   }
   const billingCode = {
     system: resolveSystem(file, 'drug.billingCode', p.systems, p.drug.billingCode.system),
@@ -718,6 +738,7 @@ export function loadService(folder: string): LoadedService {
     ...(p.policy.effectiveDate !== undefined ? { effectiveDate: p.policy.effectiveDate } : {}),
     sourceDocument: p.policy.source,
     drugCodes,
+    payers,
     billingCode,
     documentation: [
       ...criteria.map((c) => ({ id: c.id, short: c.short, text: c.documentation, kind: 'unknown-criterion' as const })),
@@ -788,6 +809,20 @@ export function loadServices(dir: string): LoadedService[] {
   const dup = duplicates(services.map((s) => s.id));
   if (dup.length > 0) {
     throw new Error(`${dir}: two services have the id ${dup[0] as string}`);
+  }
+  // Contract section 1: the routed services choose the policy by the payer, so a payer belongs to one policy.
+  const declaredBy = new Map<string, LoadedService>();
+  for (const service of services) {
+    for (const payer of service.payers) {
+      const key = `${payer.system}|${payer.value}`;
+      const first = declaredBy.get(key);
+      if (first) {
+        throw new Error(
+          `${path.join(service.dir, 'policy.yaml')}: payers: ${key} is also declared by ${path.join(first.dir, 'policy.yaml')}: a payer belongs to one policy`
+        );
+      }
+      declaredBy.set(key, service);
+    }
   }
   return services;
 }

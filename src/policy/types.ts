@@ -13,6 +13,14 @@ export interface DrugCode {
   code: string;
 }
 
+/** A payer's identifier as a policy declares it (contract section 1; matched on `Coverage.payor`). */
+export interface PayerIdentifier {
+  system: string;
+  value: string;
+  /** The payer's name, for people (discovery's usage requirements, the README). */
+  name?: string;
+}
+
 /** Everything about one service that is fixed at start-up. */
 export interface LoadedService {
   id: string;
@@ -34,6 +42,8 @@ export interface LoadedService {
   sourceDocument: string;
   /** Codes that make an order governed. */
   drugCodes: DrugCode[];
+  /** The payers this policy covers: the routed services choose the policy by them (`payers:` in policy.yaml). */
+  payers: PayerIdentifier[];
   /** HCPCS billing code for coverage-information `billingCode`. */
   billingCode: { system: string; code: string; display?: string };
   /** Documentation requests, one Questionnaire item each (contract section 6). */

@@ -4,7 +4,8 @@ import type { Server, ServerResponse } from 'node:http';
 import type pino from 'pino';
 import type { Config } from '../config';
 import { buildQuestionnaire } from '../cards/questionnaire';
-import { createOrderSignHandler } from '../hooks/order-sign';
+import { createHookHandler } from '../hooks/pipeline';
+import { buildCdsServices } from '../hooks/services';
 import { createApp } from '../http/app';
 import { loadServices } from '../policy/load';
 import type { LoadedService } from '../policy/types';
@@ -27,11 +28,15 @@ export interface RunningService {
 }
 
 /**
- * Loads the policy folders (throws with the loader's message on a bad one).
+ * Loads the policy folders (throws with the loader's message on a bad one, or when the CDS services they make would
+ * collide).
  * @param config - the configuration (CDS_SERVICES_DIR)
  */
 export function loadServiceFolders(config: Config): LoadedService[] {
-  return loadServices(config.servicesDir);
+  const services = loadServices(config.servicesDir);
+  // The services they make must be servable too (no two on one id, no payer declared twice): checked at load.
+  buildCdsServices(services);
+  return services;
 }
 
 /**
@@ -53,9 +58,10 @@ export function createServiceApp(
   return createApp({
     config,
     services: new Map(services.map((s) => [s.id, s])),
+    cdsServices: buildCdsServices(services),
     store,
     logger,
-    handleOrderSign: createOrderSignHandler({
+    handleCall: createHookHandler({
       allowlist: config.fhirAllowlist,
       fhirTimeoutMs: config.fhirTimeoutMs,
       fhirMaxPages: config.fhirMaxPages,

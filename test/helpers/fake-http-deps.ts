@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Questionnaire } from 'fhir/r4';
 import { loadConfig, type Config } from '../../src/config';
 import type { DosingRules } from '../../src/dosing/types';
-import type { CallContext, CdsResponse, HookRequest } from '../../src/hooks/types';
+import { policyService, type CdsService } from '../../src/hooks/services';
+import type { CallContext, CdsResponse, HookCall } from '../../src/hooks/types';
 import { createApp, type AppDeps } from '../../src/http/app';
 import { createLogger } from '../../src/log';
 import type { LoadedService } from '../../src/policy/types';
@@ -28,6 +29,7 @@ export function fakeService(id: string): LoadedService {
     version: '1.0',
     sourceDocument: 'test',
     drugCodes: [],
+    payers: [],
     billingCode: { system: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9039' },
     documentation: [],
     dosing: {} as DosingRules,
@@ -69,15 +71,15 @@ export interface Harness {
   logs: () => Array<Record<string, unknown>>;
   /** Everything written to the log, as text. */
   logText: () => string;
-  /** Calls made to the fake order-sign handler. */
-  calls: Array<{ service: LoadedService; request: HookRequest; ctx: CallContext }>;
+  /** Calls made to the fake hook handler. */
+  calls: Array<{ service: CdsService; request: HookCall; ctx: CallContext }>;
   close: () => Promise<void>;
 }
 
 export interface HarnessOptions {
   env?: Record<string, string>;
   services?: LoadedService[];
-  handleOrderSign?: AppDeps['handleOrderSign'];
+  handleCall?: AppDeps['handleCall'];
   buildQuestionnaire?: AppDeps['buildQuestionnaire'];
   now?: () => Date;
   authOptions?: AppDeps['authOptions'];
@@ -100,14 +102,14 @@ export async function makeHarness(options: HarnessOptions = {}): Promise<Harness
   });
   const calls: Harness['calls'] = [];
   const services = options.services ?? [fakeService('svc-b'), fakeService('svc-a')];
-  const defaultHandler = (service: LoadedService, request: HookRequest, ctx: CallContext): Promise<CdsResponse> => {
+  const defaultHandler = (service: CdsService, request: HookCall, ctx: CallContext): Promise<CdsResponse> => {
     calls.push({ service, request, ctx });
     return Promise.resolve({ cards: [] });
   };
-  const handleOrderSign: AppDeps['handleOrderSign'] = options.handleOrderSign
+  const handleCall: AppDeps['handleCall'] = options.handleCall
     ? async (s, r, c) => {
         calls.push({ service: s, request: r, ctx: c });
-        return options.handleOrderSign!(s, r, c);
+        return options.handleCall!(s, r, c);
       }
     : defaultHandler;
   const buildQuestionnaire =
@@ -121,9 +123,11 @@ export async function makeHarness(options: HarnessOptions = {}): Promise<Harness
   const app = createApp({
     config,
     services: new Map(services.map((s) => [s.id, s])),
+    // The fakes serve order-sign only (the real services of every hook are tested end to end).
+    cdsServices: services.map((s) => policyService(s, 'order-sign')),
     store,
     logger,
-    handleOrderSign,
+    handleCall,
     buildQuestionnaire,
     now: options.now,
     authOptions: options.authOptions,

@@ -54,6 +54,7 @@ export function buildTestService(prefetch: Record<string, string> = PREFETCH_TEM
       { system: RXNORM, code: '1597263' },
       { system: HCPCS, code: 'J9039' },
     ],
+    payers: [],
     billingCode: { system: HCPCS, code: 'J9039' },
     documentation: [],
     dosing: {} as DosingRules,

@@ -1,0 +1,169 @@
+// The pipeline of every hook served (docs/architecture.md; contract sections 1 to 3), one for order-sign,
+// order-select and order-dispatch, per-policy and routed services alike: the orders under assessment (on
+// order-dispatch, read first), governance before any other fetch, the route by payer (routed services), data only
+// for governed orders, pure evaluation, then the response by the hook's card rules. Transport-free: the HTTP layer
+// calls it with a validated request.
+import type { FhirResource } from 'fhir/r4';
+import type { AllowlistEntry } from '../fhir/allowlist';
+import { openFhirSession, type FhirSession } from '../fhir/client';
+import type { LoadedService } from '../policy/types';
+import { evaluateOrders } from '../policy/evaluate';
+import { buildResponse } from '../cards/build';
+import { buildPayerUnknownResponse } from '../cards/payer';
+import { assertCallContinues } from './call-limits';
+import { readCrdConfiguration } from './crd-configuration';
+import { findGovernedOrders, governedBy, type GovernanceResult } from './governance';
+import { ordersUnderAssessment } from './orders';
+import { gatherData } from './prefetch';
+import { coverageKeyOf, dataForPolicy, routeByPayer, templatesForPolicy } from './routing';
+import type { CdsService, RoutedTarget } from './services';
+import type { CallContext, CdsResponse, GovernedOrder, HookCall, HookRequest, PrefetchData } from './types';
+
+export interface PipelineOptions {
+  allowlist: readonly AllowlistEntry[];
+  fhirTimeoutMs: number;
+  fhirMaxPages: number;
+  /** Base URL clients call (CDS_PUBLIC_BASE_URL): the Questionnaire canonical hangs off it. */
+  publicBaseUrl: string;
+}
+
+export type HookHandler = (service: CdsService, call: HookCall, ctx: CallContext) => Promise<CdsResponse>;
+
+function elapsedSince(start: number): number {
+  return Math.round((performance.now() - start) * 1000) / 1000;
+}
+
+/** What the chosen policy assesses, and with which data. */
+interface Plan {
+  policy: LoadedService;
+  orders: GovernedOrder[];
+  data: PrefetchData;
+}
+
+/**
+ * A routed call after governance: the coverage key (from prefetch or one search), the route, then the chosen
+ * policy's data under the routed keys, renamed to its own.
+ * @returns the plan, or the answer itself when there is no active Coverage.
+ */
+async function routedPlan(
+  target: RoutedTarget,
+  request: HookRequest,
+  governed: GovernanceResult,
+  session: FhirSession | undefined,
+  ctx: CallContext
+): Promise<Plan | CdsResponse> {
+  const coverageKey = coverageKeyOf(target);
+  let coverageData: FhirResource | null = null;
+  if (coverageKey !== undefined) {
+    const template = target.prefetch.templates[coverageKey] as string;
+    const gathered = await gatherData({ [coverageKey]: template }, request, session, ctx);
+    coverageData = gathered[coverageKey] ?? null;
+  }
+  // The 400 names the prefetch key when the Coverages came from it (not when they were fetched instead).
+  const prefetched: unknown = coverageKey === undefined ? undefined : request.prefetch?.[coverageKey];
+  const fromPrefetch =
+    typeof prefetched === 'object' &&
+    prefetched !== null &&
+    (prefetched as { resourceType?: unknown }).resourceType !== 'OperationOutcome';
+  const route = routeByPayer(
+    target,
+    coverageData,
+    request.context.patientId,
+    fromPrefetch ? `prefetch.${coverageKey}` : undefined
+  );
+  if (route.kind === 'no-active-coverage') {
+    ctx.notes.push('no active Coverage: the payer, hence the policy, could not be determined');
+    return buildPayerUnknownResponse(readCrdConfiguration(request.extension));
+  }
+  ctx.notes.push(`routed to ${route.policy.id} by the payer of ${route.coverage}`);
+  // What is already in hand is not fetched again: the coverage key, with the chosen Coverage first.
+  const withCoverage: HookRequest =
+    coverageKey === undefined
+      ? request
+      : { ...request, prefetch: { ...(request.prefetch ?? {}), [coverageKey]: route.coverageData } };
+  const data = await gatherData(templatesForPolicy(target, route.policy), withCoverage, session, ctx);
+  return {
+    policy: route.policy,
+    orders: governedBy(governed, route.policy, request.fhirServer),
+    data: dataForPolicy(target, route.policy, data),
+  };
+}
+
+/**
+ * Builds the handler for `POST /cds-services/{id}` once the configuration is known.
+ * @param options - the FHIR client's limits and the public base URL
+ */
+export function createHookHandler(options: PipelineOptions): HookHandler {
+  return async (service, call, ctx) => {
+    const session = openFhirSession(call, {
+      allowlist: options.allowlist,
+      timeoutMs: options.fhirTimeoutMs,
+      maxPages: options.fhirMaxPages,
+      deadline: ctx.deadline,
+    });
+
+    let t = performance.now();
+    const { request, assessed, medicationExpression } = await ordersUnderAssessment(service.hook, call, session, ctx);
+    ctx.timings.orders = elapsedSince(t);
+
+    t = performance.now();
+    const target = service.target;
+    const codes = target.kind === 'policy' ? target.policy : target;
+    const governed = await findGovernedOrders(codes, request, session, ctx, {
+      assessed,
+      expression: medicationExpression,
+    });
+    ctx.timings.governance = elapsedSince(t);
+    assertCallContinues(ctx);
+    if (!governed.orders.some((o) => assessed.has(o.index))) {
+      // Contract section 2: a call with no governed order (under assessment) answers {"cards": []}.
+      return { cards: [] };
+    }
+
+    t = performance.now();
+    let plan: Plan;
+    if (target.kind === 'policy') {
+      plan = {
+        policy: target.policy,
+        orders: governed.orders,
+        data: await gatherData(target.policy.definition.prefetch, request, session, ctx),
+      };
+    } else {
+      const routed = await routedPlan(target, request, governed, session, ctx);
+      if (!('policy' in routed)) {
+        ctx.timings.gather = elapsedSince(t);
+        return routed;
+      }
+      plan = routed;
+    }
+    ctx.timings.gather = elapsedSince(t);
+    ctx.governedOrders = plan.orders.filter((o) => assessed.has(o.index)).length;
+    assertCallContinues(ctx);
+    if (ctx.governedOrders === 0) {
+      return { cards: [] };
+    }
+
+    t = performance.now();
+    const decisions = evaluateOrders(plan.policy, {
+      request,
+      orders: plan.orders,
+      data: plan.data,
+      medications: governed.medications,
+      ctx,
+    });
+    ctx.timings.evaluate = elapsedSince(t);
+    assertCallContinues(ctx);
+
+    t = performance.now();
+    const response = buildResponse(plan.policy, decisions, {
+      request,
+      receivedDate: ctx.receivedDate,
+      baseUrl: options.publicBaseUrl,
+      configuration: readCrdConfiguration(request.extension),
+      hook: service.hook,
+      assessed,
+    });
+    ctx.timings.respond = elapsedSince(t);
+    return response;
+  };
+}
