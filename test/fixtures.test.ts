@@ -40,7 +40,11 @@ const PREFETCH_KEYS = [
 ];
 
 // The routed services declare each policy's Observation template under its own key (contract section 1: the union).
-const ROUTED_KEYS = ['observations-blinatumomab-mmm', 'observations-blinatumomab-single-agent'];
+const ROUTED_KEYS = [
+  'observations-blinatumomab-label-current',
+  'observations-blinatumomab-mmm',
+  'observations-blinatumomab-single-agent',
+];
 
 const S = {
   rxnorm: 'http://www.nlm.nih.gov/research/umls/rxnorm',
@@ -60,6 +64,7 @@ const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
 const PAYERS: Record<string, string | undefined> = {
   'mmm-healthcare': 'blinatumomab-mmm',
   'single-agent-plan': 'blinatumomab-single-agent',
+  'label-current-plan': 'blinatumomab-label-current',
   // Handled by no policy: the routed services refuse it.
   'regional-health-plan': undefined,
 };

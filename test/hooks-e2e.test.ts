@@ -19,21 +19,21 @@ import type { CdsResponse, HookRequest } from '../src/hooks/types';
 import { ERROR_SYSTEM } from '../src/errors';
 import { assertCardRules } from './card-rules';
 import {
-  MMM,
-  SINGLE_AGENT,
   assessmentOf,
   buildServiceApp,
   coverageCards,
   coverageInformations,
   correctionCards,
   documentationCards,
+  servicesOf,
   startFhirServerWith,
   type ServiceApp,
 } from './helpers/service-app';
 
 type Json = Record<string, unknown>;
 type Hook = 'order-sign' | 'order-select' | 'order-dispatch';
-const POLICIES = [MMM, SINGLE_AGENT] as const;
+/** Every policy the loader finds in cds-services/: each is served on the three hooks and joins the routed services. */
+const POLICIES = servicesOf().map((s) => s.id);
 const ROUTED: Record<Hook, string> = {
   'order-sign': 'blinatumomab-order-sign',
   'order-select': 'blinatumomab-order-select',
@@ -222,10 +222,19 @@ test('the full requests carry every key the routed services declare: they fetch 
   }
 });
 
+test('every policy is chosen by the routed services for some story, and every refusal is exercised', () => {
+  const chosen = new Set(routedStories.flatMap((s) => (s.routed.service ? [s.routed.service] : [])));
+  expect([...chosen].sort()).toEqual([...POLICIES].sort());
+  expect(routedStories.some((s) => s.routed.refused === 'payer-not-handled')).toBe(true);
+  expect(routedStories.some((s) => s.routed.noActiveCoverage)).toBe(true);
+});
+
 test('every story has its order-select and order-dispatch requests derived and answered', () => {
   const stories = new Set(derivable.map((f) => f.story));
   expect(stories.size).toBe(routedStories.length);
-  expect(calls.size).toBe(all.length * 3 + derivable.length * 6);
+  // Each policy's service and the routed one on each hook.
+  const perHook = POLICIES.length + 1;
+  expect(calls.size).toBe(all.length * perHook + derivable.length * 2 * perHook);
 });
 
 describe('order-select: the selected orders, assessed as on order-sign, asking for no documentation', () => {
