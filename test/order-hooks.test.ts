@@ -494,6 +494,25 @@ describe('the routed services read the payer from the active Coverages', () => {
     expect(JSON.stringify(refused.body)).toContain('http://other.example/ids|mmm-healthcare');
   });
 
+  test("another patient's Coverage, in any reference form, is dropped before routing: none left is no coverage", async () => {
+    const body = withCoverages([
+      coverage('c-abs', [{ identifier: payerId('mmm-healthcare') }], {
+        beneficiary: { reference: 'https://ehr.example/fhir/Patient/someone-else/_history/3' },
+      }),
+      coverage('c-rel', [{ identifier: payerId('single-agent-plan') }], {
+        beneficiary: { reference: 'Patient/someone_else' },
+      }),
+    ]);
+    for (const service of ['blinatumomab-order-sign', 'blinatumomab-order-select']) {
+      const sent = service === 'blinatumomab-order-sign' ? body : toOrderSelect(body);
+      const response = await ok(service, sent);
+      expect(response.systemActions).toBeUndefined();
+      expect(response.cards.map((c) => c.summary)).toEqual([
+        'Blinatumomab: health plan not determined: no active coverage found',
+      ]);
+    }
+  });
+
   test('Coverages fetched from fhirServer (the prefetch key an OperationOutcome): the 400 names no prefetch key', async () => {
     const fhir = await startFhirServerWith(['bundles/adult-other-payer.json']);
     try {

@@ -1,6 +1,7 @@
 // Only this patient's data (contract section 2): a leaf module telling whether a resource names another patient
 // than the call's `context.patientId`. Used where data enters a call (hooks/prefetch.ts for prefetch and the FHIR
-// fallback alike, hooks/governance.ts for the draft orders) and by evaluation for the draft orders of the regimen.
+// fallback alike, the Coverages a routed service reads included; hooks/governance.ts for the draft orders), by
+// hooks/routing.ts on the Coverages it routes by, and by evaluation for the draft orders of the regimen.
 
 /** The reference elements that name the patient a resource is about (contract section 2). */
 const PATIENT_ELEMENTS = ['subject', 'patient', 'beneficiary'] as const;

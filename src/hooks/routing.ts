@@ -5,6 +5,7 @@
 // `payer-not-handled` (CRD 2.2's rule); no active Coverage: the caller answers one warning card.
 import type { BundleEntry, Coverage, FhirResource, Identifier, Organization, Reference } from 'fhir/r4';
 import { HttpError } from '../errors';
+import { namesAnotherPatient } from '../fhir/patient-scope';
 import type { LoadedService } from '../policy/types';
 import { payerKey, templateType, type RoutedTarget } from './services';
 import type { PrefetchData } from './types';
@@ -23,14 +24,6 @@ function asArray(value: unknown): unknown[] {
 /** The routed key whose data the route reads: the first routed template that searches Coverage. */
 export function coverageKeyOf(target: RoutedTarget): string | undefined {
   return Object.entries(target.prefetch.templates).find(([, template]) => templateType(template) === 'Coverage')?.[0];
-}
-
-/** The Patient id a reference names (`Patient/{id}`, `{base}/Patient/{id}`, `.../_history/{v}`), if it names one. */
-function patientIdOf(reference: unknown): string | undefined {
-  if (!isObject(reference) || typeof reference.reference !== 'string') {
-    return undefined;
-  }
-  return /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference.reference)?.[1];
 }
 
 /** The id of the Organization a reference names, if it names one. */
@@ -90,12 +83,14 @@ export function routeByPayer(
   }
   const active = entries.filter((entry) => {
     const coverage = entry.resource as Coverage | undefined;
-    if (!isObject(coverage) || coverage.resourceType !== 'Coverage' || coverage.status !== 'active') {
-      return false;
-    }
-    const beneficiary = patientIdOf(coverage.beneficiary);
-    // Contract section 2: a resource naming another patient is never evaluated (nor used to route).
-    return beneficiary === undefined || beneficiary === patientId;
+    // Contract section 2: a resource naming another patient is never evaluated, nor used to route. gatherData has
+    // already dropped such Coverages; the same check here keeps the route right whatever data it is given.
+    return (
+      isObject(coverage) &&
+      coverage.resourceType === 'Coverage' &&
+      coverage.status === 'active' &&
+      !namesAnotherPatient(coverage, patientId)
+    );
   });
   if (active.length === 0) {
     return { kind: 'no-active-coverage' };
