@@ -641,7 +641,7 @@ const SUPPLY_REASONS = new Set(['supply-partial-cycle', 'supply-treatment-interr
  * tables, no raw HTML, no links in the text, no bare resource id, no unescaped patient text, no raw URL, the payer
  * named by its label or as "the health plan", the policy link, best-pathway criteria only on a likely card, no
  * authorization length when not covered, override reasons that fit what is corrected, Task inputs with `type.text`,
- * and `questionnaire` exactly when documentation is needed.
+ * and `questionnaire` exactly when documentation is needed on a primary hook.
  */
 export function cardTextViolations(response: unknown, request: HookRequest, ctx: CardRuleContext): string[] {
   const out: string[] = [];
@@ -802,7 +802,9 @@ export function cardTextViolations(response: unknown, request: HookRequest, ctx:
     }
   });
 
-  // `questionnaire` on the system action exactly when documentation is needed (whatever max-cards kept).
+  // `questionnaire` on the system action exactly when documentation is needed on a primary hook (whatever max-cards
+  // kept); never on order-select (contract section 1).
+  const primary = request.hook !== 'order-select';
   list(response.systemActions).forEach((a, i) => {
     const resource = isObject(a) && isObject(a.resource) ? a.resource : undefined;
     const key = resource ? `${show(resource.resourceType)}/${show(resource.id)}` : '';
@@ -812,9 +814,10 @@ export function cardTextViolations(response: unknown, request: HookRequest, ctx:
     }
     const ours = coverageInformations(resource).pop();
     const hasQuestionnaire = list(ours?.extension).some((x) => isObject(x) && x.url === 'questionnaire');
-    if (hasQuestionnaire !== (likelihood === 'needs-documentation')) {
+    if (hasQuestionnaire !== (primary && likelihood === 'needs-documentation')) {
       out.push(
-        `systemActions[${i}]: questionnaire ${hasQuestionnaire ? 'present' : 'absent'} on a ${likelihood} order`
+        `systemActions[${i}]: questionnaire ${hasQuestionnaire ? 'present' : 'absent'} on a ${likelihood} order` +
+          (primary ? '' : ' (order-select)')
       );
     }
   });

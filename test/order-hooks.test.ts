@@ -267,6 +267,24 @@ describe('order-select assesses the selected orders only; every draft order coun
     }
   });
 
+  test('two drafts, one selected: their quantities are checked together, and the card names both', async () => {
+    // Each draft asks for the whole cycle's 28 vials: within the limit alone, over it together (contract section 7).
+    const body = toOrderSelect(twoBlinatumomab(), ['MedicationRequest/second-blina-draft']);
+    for (const service of [`${MMM}-order-select`, 'blinatumomab-order-select']) {
+      const response = await ok(service, body);
+      const combined = response.cards.filter((c) => / orders together exceed /.test(c.summary));
+      expect(combined).toHaveLength(1);
+      expect(combined[0]?.summary).toBe('Blinatumomab cycle 1: 2 orders together exceed the 28-vial cycle limit');
+      expect(combined[0]?.detail).toMatch(/^- Draft order 1 \(.*\): 28 vial = 28 vials, 980 mcg$/m);
+      expect(combined[0]?.detail).toMatch(/^- Draft order 2 \(.*\): 28 vial = 28 vials, 980 mcg$/m);
+      expect(combined[0]?.detail).toContain('ask for 56 vials (1960 mcg) together');
+      // After the selected order's cards: the last card of the response.
+      expect(response.cards[response.cards.length - 1]).toBe(combined[0]);
+    }
+    // Selecting nothing governed sends nothing, the combined finding included.
+    expect(await ok(`${MMM}-order-select`, toOrderSelect(twoBlinatumomab(), []))).toEqual({ cards: [] });
+  });
+
   test('a selection naming no governed order answers {"cards": []}', async () => {
     const body = fixture(TWO_ORDERS);
     const allopurinol = draftOf(body, 1).id as string;

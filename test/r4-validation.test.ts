@@ -1,7 +1,8 @@
 // What the service emits besides the cards' resources, validated against FHIR R4 with @medplum/core's validator:
 // the OperationOutcome of every kind of refusal a fixture request can meet, and each service's Questionnaire.
 // (The orders of system actions and suggestions, and the Tasks, are validated for every fixture request by
-// test/fixtures-e2e.test.ts.)
+// test/fixtures-e2e.test.ts on order-sign, and by test/hooks-e2e.test.ts on order-select and order-dispatch, for
+// every policy's services and the routed ones.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';

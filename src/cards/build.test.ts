@@ -890,6 +890,97 @@ describe('buildResponse: several orders of one cycle checked together (28 vials,
   });
 });
 
+describe('buildResponse: the card rules per hook (contract section 1)', () => {
+  const withQuantity = (id: string, n: number): MedicationRequest =>
+    makeOrder(id, {
+      dispenseRequest: {
+        ...makeOrder(id).dispenseRequest,
+        quantity: { value: n, unit: 'vial', system: 'http://unitsofmeasure.org', code: '{vial}' },
+      },
+    });
+  const selectRequest = (orders: MedicationRequest[], selections: string[]) => {
+    const request = makeRequest(orders);
+    return { ...request, hook: 'order-select', context: { ...request.context, selections } };
+  };
+
+  test('order-select: the selected order only, no documentation card or Task, no doc-needed or questionnaire', () => {
+    // Together within the per-cycle quantity (14 + 14 vials): no combined finding here.
+    const selected = makeDecision('needs-documentation', { orderIndex: 1, order: withQuantity('mr-b', 14) });
+    const context = makeDecision('needs-documentation', { orderIndex: 0, order: withQuantity('mr-a', 14) });
+    const res = build([context, selected], {
+      request: selectRequest([context.order, selected.order], ['MedicationRequest/mr-b']),
+      hook: 'order-select',
+      assessed: new Set([1]),
+    });
+    expect(kinds(res)).toEqual(['coverage']);
+    expect(res.cards[0]?.extension?.['coverage-assessment']).toMatchObject({ order: 'MedicationRequest/mr-b' });
+    expect(JSON.stringify(res)).not.toContain('"Task"');
+    expect(res.systemActions).toHaveLength(1);
+    expect((res.systemActions?.[0]?.resource as MedicationRequest).id).toBe('mr-b');
+    const ci = onlyCi(res);
+    expect(sub(ci, 'doc-needed')).toEqual([]);
+    expect(sub(ci, 'questionnaire')).toEqual([]);
+    expect(sub(ci, 'pa-needed')[0]?.valueCode).toBe('auth-needed');
+  });
+
+  test('order-select: the quantities of every governed draft order count together; the card names them all', () => {
+    const selected = makeDecision('likely', { orderIndex: 0, order: withQuantity('mr-a', 20) });
+    const context = makeDecision('likely', { orderIndex: 1, order: withQuantity('mr-b', 20) });
+    const request = selectRequest([selected.order, context.order], ['MedicationRequest/mr-a']);
+    const res = build([selected, context], { request, hook: 'order-select', assessed: new Set([0]) });
+    expect(kinds(res)).toEqual(['coverage', 'dose-check']);
+    const card = res.cards[1]!;
+    expect(card.summary).toBe('Blinatumomab cycle 1: 2 orders together exceed the 28-vial cycle limit');
+    expect(card.detail).toContain('- Draft order 1 (Blincyto 35 mcg injection): 20 vial = 20 vials, 700 mcg');
+    expect(card.detail).toContain('- Draft order 2 (Blincyto 35 mcg injection): 20 vial = 20 vials, 700 mcg');
+    expect(card.detail).toContain('ask for 40 vials (1400 mcg) together');
+    // With no order under assessment, nothing is sent, the combined finding included.
+    expect(build([selected, context], { request, hook: 'order-select', assessed: new Set() })).toEqual({
+      cards: [],
+    });
+  });
+
+  test('order-select: coverage-info false drops the system action with the cards; the primary hooks keep it', () => {
+    const decision = makeDecision('needs-documentation');
+    const request = selectRequest([decision.order], ['MedicationRequest/mr-1']);
+    const off = config({ coverageInfo: false });
+    expect(build([decision], { request, hook: 'order-select', configuration: off })).toEqual({ cards: [] });
+    for (const hook of ['order-sign', 'order-dispatch'] as const) {
+      const res = build([decision], { hook, configuration: off });
+      expect(res.cards).toEqual([]);
+      expect(sub(onlyCi(res), 'questionnaire')[0]?.valueCanonical).toBe(CANONICAL);
+    }
+  });
+
+  test('order-dispatch: an order already carrying the same assertion gets its correction card only', () => {
+    const signed = build([makeDecision('needs-documentation', { dose: correctionDose('mr-1') })]);
+    const asserted = { ...(signed.systemActions?.[0]?.resource as MedicationRequest), status: 'active' as const };
+    const again = makeDecision('needs-documentation', { order: asserted, dose: correctionDose('mr-1') });
+    const res = build([again], { request: makeRequest([asserted]), hook: 'order-dispatch' });
+    expect(kinds(res)).toEqual(['correction']);
+    expect(res.systemActions).toBeUndefined();
+    // Not yet asserted: answered as on order-sign, the questionnaire on the system action.
+    const fresh = build([makeDecision('needs-documentation')], { hook: 'order-dispatch' });
+    expect(kinds(fresh)).toEqual(['coverage', 'documentation']);
+    expect(sub(onlyCi(fresh), 'questionnaire')[0]?.valueCanonical).toBe(CANONICAL);
+  });
+
+  test('order-dispatch: orders already asserted send no combined-quantity card; a new one among them does', () => {
+    const first = build([makeDecision('likely', { order: withQuantity('mr-a', 20) })]);
+    const assertedA = first.systemActions?.[0]?.resource as MedicationRequest;
+    const second = build([makeDecision('likely', { order: withQuantity('mr-b', 20) })]);
+    const assertedB = second.systemActions?.[0]?.resource as MedicationRequest;
+    const a = makeDecision('likely', { orderIndex: 0, order: assertedA });
+    const b = makeDecision('likely', { orderIndex: 1, order: assertedB });
+    const known = build([a, b], { request: makeRequest([assertedA, assertedB]), hook: 'order-dispatch' });
+    expect(known).toEqual({ cards: [] });
+    const c = makeDecision('likely', { orderIndex: 1, order: withQuantity('mr-c', 20) });
+    const mixed = build([a, c], { request: makeRequest([assertedA, c.order]), hook: 'order-dispatch' });
+    expect(kinds(mixed)).toEqual(['coverage', 'dose-check']);
+    expect(mixed.systemActions).toHaveLength(1);
+  });
+});
+
 describe('buildResponse: text from patient data is escaped and cannot become a link', () => {
   const HOSTILE = [
     '<script>alert(1)</script>',
