@@ -958,6 +958,10 @@ describe('buildResponse: the card rules per hook (contract section 1)', () => {
     const again = makeDecision('needs-documentation', { order: asserted, dose: correctionDose('mr-1') });
     const res = build([again], { request: makeRequest([asserted]), hook: 'order-dispatch' });
     expect(kinds(res)).toEqual(['correction']);
+    // The order is signed already: the correction comes before it is dispatched.
+    expect(res.cards[0]?.detail).toMatch(
+      /^Correct the order of blinatumomab cycle 1 \(planned start 2024-06-03\) before it is dispatched: /
+    );
     expect(res.systemActions).toBeUndefined();
     // Not yet asserted: answered as on order-sign, the questionnaire on the system action.
     const fresh = build([makeDecision('needs-documentation')], { hook: 'order-dispatch' });

@@ -123,6 +123,7 @@ export function buildResponse(
     if (config.limits) {
       const correction = buildCorrectionCard(service, decision, uuid, {
         orderCount,
+        dispatched: hook === 'order-dispatch',
         ...(combined && decision === lastCorrected ? { combined: combinedQuantityBlock(combined, all) } : {}),
       });
       add('correction', decision.orderIndex, correction);

@@ -134,12 +134,14 @@ export function combinedQuantityBlock(finding: CombinedQuantityFinding, decision
  * corrected order whole as the system action carries the order (R4 arrays, `insurance`), without any
  * coverage-information extension; an order without an id gets no suggestion.
  * @param combined - the call's combined-quantity finding, when this is the card that carries it.
+ * @param dispatched - on order-dispatch the order is already signed: the card asks for the correction before it is
+ *   dispatched.
  */
 export function buildCorrectionCard(
   service: LoadedService,
   decision: OrderDecision,
   uuid: () => string,
-  opts: { orderCount?: number; combined?: string } = {}
+  opts: { orderCount?: number; combined?: string; dispatched?: boolean } = {}
 ): Card | undefined {
   const correction = decision.dose.correction;
   if (!correction) {
@@ -149,7 +151,8 @@ export function buildCorrectionCard(
   const orderId = decision.order.id;
   const applicable = Boolean(decision.orderRef && orderId);
   const what = parts.length > 0 ? `the ${joinWords(parts)}` : 'the order';
-  const opening = `Correct ${what} of ${orderInWords(decision, opts.orderCount ?? 1)} before signing${
+  const when = opts.dispatched ? 'before it is dispatched' : 'before signing';
+  const opening = `Correct ${what} of ${orderInWords(decision, opts.orderCount ?? 1)} ${when}${
     applicable ? ': the suggestion applies the correction, the rest of the order unchanged.' : '.'
   }`;
   const closing = applicable
