@@ -240,6 +240,14 @@ type Edit =
   | { op: 'delete'; path: Array<string | number> }
   | { op: 'add'; path: Array<string | number>; key: string; value: unknown };
 
+/**
+ * A copy of a hostile value for one request: the arbitraries hand out shared constants, and an edit that placed one
+ * must never let a later edit change it (an `add` into it would make it cyclic for every later run).
+ */
+function fresh(value: unknown): unknown {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as unknown);
+}
+
 function applyEdit(target: unknown, edit: Edit): void {
   const parentPath = edit.op === 'add' ? edit.path : edit.path.slice(0, -1);
   let node: unknown = target;
@@ -252,7 +260,7 @@ function applyEdit(target: unknown, edit: Edit): void {
   const container = node as Record<string | number, unknown>;
   if (edit.op === 'add') {
     if (!Array.isArray(container)) {
-      container[edit.key] = edit.value;
+      container[edit.key] = fresh(edit.value);
     }
     return;
   }
@@ -264,7 +272,7 @@ function applyEdit(target: unknown, edit: Edit): void {
       delete container[last];
     }
   } else {
-    container[last] = edit.value;
+    container[last] = fresh(edit.value);
   }
 }
 
@@ -472,7 +480,7 @@ describe('hostile input', () => {
         for (const k of e.drop) {
           delete prefetch[k];
         }
-        Object.assign(prefetch, e.slots);
+        Object.assign(prefetch, fresh(e.slots));
         if (e.fhirServer !== undefined) {
           request['fhirServer'] = e.fhirServer;
         }
