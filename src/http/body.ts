@@ -45,13 +45,51 @@ export function checkContentType(header: string | undefined): void {
   }
 }
 
-/** A raw body reader: any content type (already checked), inflating gzip/deflate/br, with the size limit. */
+/** The Content-Encodings a request body may have (contract section 3); any other is 415. */
+export const BODY_ENCODINGS: ReadonlySet<string> = new Set(['identity', 'gzip', 'deflate', 'br']);
+
+/**
+ * 415 unless the Content-Encoding is absent or one of identity, gzip, deflate and br (one coding, any case).
+ * @param header - the Content-Encoding header
+ * @returns the encoding, lower-cased (`identity` when absent)
+ */
+export function checkContentEncoding(header: string | undefined): string {
+  const encoding = (header ?? '').trim().toLowerCase() || 'identity';
+  if (!BODY_ENCODINGS.has(encoding)) {
+    throw new HttpError({
+      code: 'unsupported-media-type',
+      message: 'The Content-Encoding must be identity, gzip, deflate or br.',
+    });
+  }
+  return encoding;
+}
+
+/** body-parser's own failures carry a `type`; a decompression stream's errors (zlib, brotli) do not. */
+function isDecodingFailure(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === undefined;
+}
+
+/**
+ * A raw body reader: any content type (already checked), inflating gzip/deflate/br, with the size limit (which
+ * applies to the inflated bytes). A body that does not decode as its Content-Encoding says is 400
+ * `invalid-body-encoding`; an encoding we do not know is 415 (checked before anything is read).
+ */
 export function createBodyReader(limit: number): (req: Request, res: Response) => Promise<Buffer | undefined> {
   const parser = express.raw({ type: () => true, limit });
   return (req, res) =>
     new Promise((resolve, reject) => {
+      const encoding = checkContentEncoding(req.headers['content-encoding']);
       parser(req, res, (err?: unknown) => {
         if (err) {
+          if (encoding !== 'identity' && isDecodingFailure(err)) {
+            reject(
+              new HttpError({
+                code: 'invalid-body-encoding',
+                message: `The request body is not valid ${encoding} data.`,
+              })
+            );
+            return;
+          }
           reject(err instanceof Error ? err : new Error('body read failed'));
           return;
         }
