@@ -105,6 +105,39 @@ describe('ClusterStore and serveSharedStore', () => {
     expect(fs.readdirSync(path.join(dir, 'feedback', 'svc')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
   });
 
+  it('gives both workers one coverage-assertion-id per key and outcome, kept by the primary', async () => {
+    const a = channel();
+    const b = channel();
+    serveSharedStore(a.primary, primaryStore);
+    serveSharedStore(b.primary, primaryStore);
+    const workerA = createClusterStore(a.worker);
+    const workerB = createClusterStore(b.worker);
+    const key = { orderId: 'mr-1', coverage: 'Coverage/cov-1', policy: 'p', policyVersion: '1' };
+    const covered = { covered: 'covered', paNeeded: 'auth-needed' };
+    const ids = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? workerA : workerB).assertionFor(key, covered, `fresh-${i}`))
+    );
+    expect(new Set(ids).size).toBe(1);
+    expect(await workerA.assertionFor(key, { covered: 'not-covered', paNeeded: '' }, 'changed')).toBe('changed');
+    expect(await workerB.assertionFor(key, { covered: 'not-covered', paNeeded: '' }, 'other')).toBe('changed');
+    expect(await primaryStore.assertionFor(key, covered, 'in-primary')).toBe('in-primary');
+  });
+
+  it("fails a worker's assertionFor when the primary cannot keep the id", async () => {
+    const a = channel();
+    const reported: string[] = [];
+    serveSharedStore(a.primary, primaryStore, (message) => reported.push(message));
+    const worker = createClusterStore(a.worker);
+    // The journal's folder is replaced by a file: no day file can be appended to.
+    fs.rmSync(path.join(dir, 'assertions'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'assertions'), '');
+    const key = { orderId: 'mr-1', coverage: 'Coverage/cov-1', policy: 'p', policyVersion: '1' };
+    await expect(worker.assertionFor(key, { covered: 'covered', paNeeded: '' }, 'x')).rejects.toThrow(
+      'shared store: assertionFor failed'
+    );
+    expect(reported).toEqual(['shared store assertionFor failed']);
+  });
+
   it('writes every audit record once, with the access token redacted before it leaves the worker', async () => {
     const a = channel();
     const b = channel();
@@ -134,6 +167,7 @@ describe('ClusterStore and serveSharedStore', () => {
       rememberJti: () => Promise.reject(new Error('disk full at /secret/path')),
       appendAudit: () => Promise.resolve(),
       putFeedback: () => Promise.resolve(true),
+      assertionFor: (_key, _outcome, fresh) => Promise.resolve(fresh),
       close: () => Promise.resolve(),
     };
     const a = channel();

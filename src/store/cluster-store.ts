@@ -1,12 +1,13 @@
 // The shared store across worker processes (contract section 8): the cluster primary owns the one FileStore (the
 // JWT replay cache, the audit trail, stored feedback) and each worker forwards every operation to it over the
-// cluster IPC channel, so a `jti` seen by one worker is refused by every other, and no audit or feedback record is
-// written twice or lost. No native module, no lock files: one writer, in the primary.
+// cluster IPC channel, so a `jti` seen by one worker is refused by every other, no audit or feedback record is
+// written twice or lost, and every worker reads and keeps the same coverage-assertion-ids. No native module, no lock
+// files: one writer, in the primary.
 //
 //   worker  ClusterStore.rememberJti(...)  --{type: 'cds-store:call', id, call}-->  primary  serveSharedStore(...)
 //           resolves with the value        <--{type: 'cds-store:reply', id, ok, value | error}--  FileStore
 import { redactRequestBody } from './redact';
-import type { AuditRecord, FeedbackItem, SharedStore } from './types';
+import type { AssertionKey, AssertionOutcome, AuditRecord, FeedbackItem, SharedStore } from './types';
 
 const CALL = 'cds-store:call';
 const REPLY = 'cds-store:reply';
@@ -15,7 +16,11 @@ const REPLY = 'cds-store:reply';
 export type StoreCall =
   | { op: 'rememberJti'; iss: string; jti: string; expiresAt: number }
   | { op: 'appendAudit'; record: AuditRecord }
-  | { op: 'putFeedback'; serviceId: string; item: FeedbackItem };
+  | { op: 'putFeedback'; serviceId: string; item: FeedbackItem }
+  | { op: 'assertionFor'; key: AssertionKey; outcome: AssertionOutcome; fresh: string };
+
+/** What the primary answers: a boolean, an assertion id, or nothing. */
+type StoreValue = boolean | string | undefined;
 
 interface CallMessage {
   type: typeof CALL;
@@ -27,7 +32,7 @@ interface ReplyMessage {
   type: typeof REPLY;
   id: number;
   ok: boolean;
-  value?: boolean;
+  value?: boolean | string;
   error?: string;
 }
 
@@ -55,6 +60,14 @@ function isReply(m: unknown): m is ReplyMessage {
   return isObject(m) && m['type'] === REPLY && typeof m['id'] === 'number' && typeof m['ok'] === 'boolean';
 }
 
+function isAssertionKey(v: unknown): v is AssertionKey {
+  return isObject(v) && ['orderId', 'coverage', 'policy', 'policyVersion'].every((name) => typeof v[name] === 'string');
+}
+
+function isAssertionOutcome(v: unknown): v is AssertionOutcome {
+  return isObject(v) && typeof v['covered'] === 'string' && typeof v['paNeeded'] === 'string';
+}
+
 /** A well-formed call from a worker, or undefined (anything else on the channel is not ours). */
 function readCall(m: unknown): CallMessage | undefined {
   if (!isObject(m) || m['type'] !== CALL || typeof m['id'] !== 'number' || !isObject(m['call'])) {
@@ -72,6 +85,10 @@ function readCall(m: unknown): CallMessage | undefined {
       return typeof call['serviceId'] === 'string' && isObject(call['item'])
         ? (m as unknown as CallMessage)
         : undefined;
+    case 'assertionFor':
+      return isAssertionKey(call['key']) && isAssertionOutcome(call['outcome']) && typeof call['fresh'] === 'string'
+        ? (m as unknown as CallMessage)
+        : undefined;
     default:
       return undefined;
   }
@@ -82,7 +99,7 @@ export class ClusterStore implements SharedStore {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (v: boolean | undefined) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+    { resolve: (v: StoreValue) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
   /** The promises of the operations not yet answered, for close(). */
   private readonly unsettled = new Set<Promise<unknown>>();
@@ -133,6 +150,14 @@ export class ClusterStore implements SharedStore {
     return (await this.forward({ op: 'putFeedback', serviceId, item })) === true;
   }
 
+  async assertionFor(key: AssertionKey, outcome: AssertionOutcome, fresh: string): Promise<string> {
+    const id = await this.forward({ op: 'assertionFor', key, outcome, fresh });
+    if (typeof id !== 'string' || id === '') {
+      throw new Error('shared store: the cluster primary answered no assertion id');
+    }
+    return id;
+  }
+
   /** Waits for the answers still due (new operations are refused), then stops listening. */
   async close(): Promise<void> {
     this.closed = true;
@@ -145,7 +170,7 @@ export class ClusterStore implements SharedStore {
     return this.pending.size;
   }
 
-  private forward(call: StoreCall): Promise<boolean | undefined> {
+  private forward(call: StoreCall): Promise<StoreValue> {
     if (this.closed) {
       return Promise.reject(new Error('shared store: closed'));
     }
@@ -154,7 +179,7 @@ export class ClusterStore implements SharedStore {
       return Promise.reject(new Error('shared store: no IPC channel to the cluster primary'));
     }
     const id = this.nextId++;
-    const answer = new Promise<boolean | undefined>((resolve, reject) => {
+    const answer = new Promise<StoreValue>((resolve, reject) => {
       const timer = setTimeout(() => {
         const waiting = this.pending.get(id);
         if (waiting) {
@@ -227,7 +252,7 @@ export function serveSharedStore(
     if (!m) {
       return;
     }
-    let work: Promise<boolean | undefined>;
+    let work: Promise<StoreValue>;
     try {
       const { call } = m;
       switch (call.op) {
@@ -239,6 +264,9 @@ export function serveSharedStore(
           break;
         case 'putFeedback':
           work = store.putFeedback(call.serviceId, call.item);
+          break;
+        case 'assertionFor':
+          work = store.assertionFor(call.key, call.outcome, call.fresh);
           break;
       }
     } catch (e) {

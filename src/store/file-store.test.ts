@@ -147,7 +147,7 @@ describe('FileStore', () => {
       await store.putFeedback('../../escape', item);
       await store.putFeedback('..', item);
       expect(fs.readdirSync(path.join(dir, 'feedback')).sort()).toEqual(['%2E%2E', '%2E%2E%2F%2E%2E%2Fescape']);
-      expect(fs.readdirSync(dir).sort()).toEqual(['audit', 'feedback']);
+      expect(fs.readdirSync(dir).sort()).toEqual(['assertions', 'audit', 'feedback']);
     });
   });
 });

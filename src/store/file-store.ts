@@ -1,12 +1,15 @@
 // File-backed SharedStore for one process (contract section 8), under CDS_DATA_DIR:
 //   audit/YYYY-MM-DD.jsonl                  one JSON line per audited call, by UTC day; older than retention: deleted
 //   feedback/<service id>/<sha256>.json     one file per feedback item, named by the hash of its identity
+//   assertions/YYYY-MM-DD.jsonl             the coverage-assertion-ids, an append-only journal (assertion-journal.ts);
+//                                           kept CDS_AUDIT_RETENTION_DAYS whatever CDS_AUDIT says
 // The replay cache lives in memory, so it is correct for one process only: a cluster-wide store must replace it.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { AssertionJournal } from './assertion-journal';
 import { redactRequestBody } from './redact';
-import type { AuditRecord, FeedbackItem, SharedStore } from './types';
+import type { AssertionKey, AssertionOutcome, AuditRecord, FeedbackItem, SharedStore } from './types';
 
 export interface FileStoreOptions {
   dataDir: string;
@@ -32,9 +35,15 @@ export class FileStore implements SharedStore {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   private readonly now: () => number;
+  private readonly assertions: AssertionJournal;
 
   constructor(private readonly options: FileStoreOptions) {
     this.now = options.now ?? Date.now;
+    this.assertions = new AssertionJournal({
+      dir: path.join(options.dataDir, 'assertions'),
+      retentionDays: options.auditRetentionDays,
+      now: this.now,
+    });
   }
 
   get auditDir(): string {
@@ -51,7 +60,8 @@ export class FileStore implements SharedStore {
     if (this.options.audit) {
       await fs.mkdir(this.auditDir, { recursive: true });
     }
-    await this.applyRetention();
+    await this.applyAuditRetention();
+    await this.assertions.open();
     const daily = setInterval(() => {
       this.applyRetention().catch((e: unknown) => this.options.onError?.('audit retention failed', e));
     }, DAY_MS);
@@ -125,6 +135,13 @@ export class FileStore implements SharedStore {
     return this.track(work);
   }
 
+  assertionFor(key: AssertionKey, outcome: AssertionOutcome, fresh: string): Promise<string> {
+    if (this.closed) {
+      return Promise.reject(new Error('file store: closed'));
+    }
+    return this.track(this.assertions.assertionFor(key, outcome, fresh));
+  }
+
   /** Waits for the writes under way (not part of SharedStore: tests and shutdown use it). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.pending]);
@@ -138,8 +155,17 @@ export class FileStore implements SharedStore {
     await Promise.allSettled([...this.pending]);
   }
 
-  /** Deletes audit day files older than the retention; returns the names deleted. */
+  /**
+   * Deletes audit and assertion day files older than the retention (assertions last written in them are
+   * forgotten); returns the names deleted (the assertion journal's as `assertions/<name>`).
+   */
   async applyRetention(): Promise<string[]> {
+    const audit = await this.applyAuditRetention();
+    const assertions = await this.assertions.applyRetention();
+    return [...audit, ...assertions.map((name) => `assertions/${name}`)];
+  }
+
+  private async applyAuditRetention(): Promise<string[]> {
     let names: string[];
     try {
       names = await fs.readdir(this.auditDir);

@@ -36,6 +36,28 @@ export interface AuditRecord {
   };
   response: { status: number; body: unknown };
   durationMs: number;
+  /** Service calls answered by a policy: the policy (its order-sign service id) and its version. */
+  policyId?: string;
+  policyVersion?: string;
+  /** The coverage-assertion-ids the response carries, in system-action order. */
+  assertionIds?: string[];
+  /** One per order under assessment: its id, likelihood and best pathway. */
+  decisions?: Array<{ orderId?: string; likelihood: string; pathway?: string }>;
+  abandoned?: boolean;
+}
+
+/** Identifies one assertion: the same key and the same outcome keep one coverage-assertion-id. */
+export interface AssertionKey {
+  orderId: string;
+  coverage: string;
+  policy: string;
+  policyVersion: string;
+}
+
+/** What an assertion says that decides whether its id is kept: `covered` and `pa-needed` ("" when absent). */
+export interface AssertionOutcome {
+  covered: string;
+  paNeeded: string;
 }
 
 export interface SharedStore {
@@ -54,6 +76,12 @@ export interface SharedStore {
    * @returns false when the same item was already stored
    */
   putFeedback(serviceId: string, item: FeedbackItem): Promise<boolean>;
+  /**
+   * The coverage-assertion-id of `key` (contract section 5), kept across calls, hooks, services and restarts for
+   * CDS_AUDIT_RETENTION_DAYS whatever CDS_AUDIT says: the stored id when `outcome` equals the last stored outcome
+   * of `key`; otherwise `fresh`, stored as the new id (the old one is never restored). Resolves once durable.
+   */
+  assertionFor(key: AssertionKey, outcome: AssertionOutcome, fresh: string): Promise<string>;
   /** Waits for pending writes and stops timers. */
   close(): Promise<void>;
 }
