@@ -12,6 +12,13 @@ function issuersFile(entries: unknown): string {
 
 const jwks = { keys: [{ kty: 'EC', crv: 'P-384', x: 'x', y: 'y', kid: 'k1' }] };
 
+/** The variables production requires besides a trusted issuer. */
+const PROD: Record<string, string> = {
+  NODE_ENV: 'production',
+  CDS_PUBLIC_BASE_URL: 'https://cds.example.org',
+  CDS_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir',
+};
+
 describe('loadConfig', () => {
   it('gives every default of contract section 1 in development', () => {
     const c = loadConfig({});
@@ -99,15 +106,51 @@ describe('loadConfig', () => {
 
   it('turns auditing and workers on in production', () => {
     const file = issuersFile([{ iss: 'https://ehr.example.org', jwks }]);
-    const c = loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: file });
+    const c = loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: file });
     expect(c.production).toBe(true);
     expect(c.audit).toBe(true);
     expect(c.workers).toBe(os.availableParallelism());
-    expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: file, CDS_AUDIT: 'off' }).audit).toBe(false);
+    expect(loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: file, CDS_AUDIT: 'off' }).audit).toBe(false);
   });
 
   it('refuses to start in production without a trusted issuer', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/CDS_TRUSTED_ISSUERS/);
+    expect(() => loadConfig({ ...PROD })).toThrow(/CDS_TRUSTED_ISSUERS/);
+  });
+
+  it.each(['CDS_PUBLIC_BASE_URL', 'CDS_FHIR_ALLOWLIST'])(
+    'refuses to start in production without %s, naming it (contract section 8)',
+    (name) => {
+      const file = issuersFile([{ iss: 'https://ehr.example.org', jwks }]);
+      const env: Record<string, string> = { ...PROD, CDS_TRUSTED_ISSUERS: file };
+      delete env[name];
+      expect(() => loadConfig(env)).toThrow(new RegExp(`${name}.*production`));
+      expect(() => loadConfig({ ...env, [name]: '  ' })).toThrow(new RegExp(name));
+      expect(loadConfig({ ...env, NODE_ENV: 'development' }).production).toBe(false);
+    }
+  );
+
+  it('listens on 127.0.0.1 in development and on every interface in production unless CDS_HOST says', () => {
+    const file = issuersFile([{ iss: 'https://ehr.example.org', jwks }]);
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: file }).host).toBeUndefined();
+    expect(loadConfig({ CDS_HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ CDS_HOST: '::' }).host).toBeUndefined();
+    expect(loadConfig({ CDS_HOST: '*' }).host).toBeUndefined();
+    expect(loadConfig({ CDS_HOST: '[::1]' }).host).toBe('::1');
+    expect(loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: file, CDS_HOST: '10.1.2.3' }).host).toBe('10.1.2.3');
+    expect(loadConfig({ CDS_HOST: 'cds.internal' }).host).toBe('cds.internal');
+    expect(() => loadConfig({ CDS_HOST: 'http://x' })).toThrow(/CDS_HOST/);
+  });
+
+  it('reads CDS_MAX_DRAFT_ORDERS (default 100) and CDS_REQUEST_TIMEOUT_MS (default 30000)', () => {
+    expect(loadConfig({}).maxDraftOrders).toBe(100);
+    expect(loadConfig({}).requestTimeoutMs).toBe(30000);
+    expect(loadConfig({ CDS_MAX_DRAFT_ORDERS: '5', CDS_REQUEST_TIMEOUT_MS: '2000' })).toMatchObject({
+      maxDraftOrders: 5,
+      requestTimeoutMs: 2000,
+    });
+    expect(() => loadConfig({ CDS_MAX_DRAFT_ORDERS: '0' })).toThrow(/CDS_MAX_DRAFT_ORDERS/);
+    expect(() => loadConfig({ CDS_REQUEST_TIMEOUT_MS: 'soon' })).toThrow(/CDS_REQUEST_TIMEOUT_MS/);
   });
 
   describe('trusted issuers file', () => {
@@ -148,10 +191,10 @@ describe('loadConfig', () => {
 
     it('requires https jwks_uri in production, except on loopback', () => {
       const plain = issuersFile([{ iss: 'https://a.example', jwks_uri: 'http://a.example/jwks.json' }]);
-      expect(() => loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: plain })).toThrow(/https/);
+      expect(() => loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: plain })).toThrow(/https/);
       expect(loadConfig({ CDS_TRUSTED_ISSUERS: plain }).trustedIssuers).toHaveLength(1);
       const loop = issuersFile([{ iss: 'https://a.example', jwks_uri: 'http://127.0.0.1:9999/jwks.json' }]);
-      expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: loop }).trustedIssuers).toHaveLength(1);
+      expect(loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: loop }).trustedIssuers).toHaveLength(1);
     });
   });
 });

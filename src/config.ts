@@ -1,6 +1,7 @@
 // Environment -> typed, validated, frozen configuration (contract section 1). Nothing else reads process.env.
 // A bad value throws an Error naming the variable, so start-up stops with a message a person can act on.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllowlist, type AllowlistEntry } from './fhir/allowlist';
@@ -44,6 +45,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface Config {
   port: number;
+  /** The listening address (CDS_HOST); undefined: every interface. */
+  host: string | undefined;
   nodeEnv: string;
   mode: Mode;
   production: boolean;
@@ -58,6 +61,10 @@ export interface Config {
   fhirTimeoutMs: number;
   deadlineMs: number;
   fhirMaxPages: number;
+  /** Most `context.draftOrders` entries in one call (CDS_MAX_DRAFT_ORDERS). */
+  maxDraftOrders: number;
+  /** Time to receive a whole request, headers and body (CDS_REQUEST_TIMEOUT_MS); headers within HEADERS_TIMEOUT_MS. */
+  requestTimeoutMs: number;
   corsOrigins: readonly CorsOriginRule[];
   /** Largest request body, in bytes. */
   bodyLimit: number;
@@ -94,6 +101,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const nodeEnv = value(env, 'NODE_ENV') ?? 'development';
   const production = nodeEnv === 'production';
   const port = integer(env, 'PORT', 3000, 0, 65535);
+  if (production) {
+    // Contract section 8: the development defaults would let a caller reach every loopback port of the payer's host
+    // (and would make `aud` name localhost).
+    for (const name of ['CDS_PUBLIC_BASE_URL', 'CDS_FHIR_ALLOWLIST']) {
+      if (value(env, name) === undefined) {
+        throw new ConfigError(name, 'production (NODE_ENV=production) requires it to be set; it has no default there');
+      }
+    }
+  }
   const publicBaseUrl = parseBaseUrl(value(env, 'CDS_PUBLIC_BASE_URL') ?? `http://localhost:${port}`);
   const trustedIssuersFile = value(env, 'CDS_TRUSTED_ISSUERS');
   const trustedIssuers = trustedIssuersFile ? readTrustedIssuers(trustedIssuersFile, production) : [];
@@ -105,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const config: Config = {
     port,
+    host: parseHost(value(env, 'CDS_HOST'), production),
     nodeEnv,
     mode: production ? 'production' : 'development',
     production,
@@ -117,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     fhirTimeoutMs: integer(env, 'CDS_FHIR_TIMEOUT_MS', 1500, 1, 600000),
     deadlineMs: integer(env, 'CDS_DEADLINE_MS', 4000, 1, 600000),
     fhirMaxPages: integer(env, 'CDS_FHIR_MAX_PAGES', 5, 1, 1000),
+    maxDraftOrders: integer(env, 'CDS_MAX_DRAFT_ORDERS', 100, 1, 10000),
+    requestTimeoutMs: integer(env, 'CDS_REQUEST_TIMEOUT_MS', 30000, 100, 3600000),
     corsOrigins: parseCorsOrigins(value(env, 'CDS_CORS_ORIGINS') ?? DEFAULT_CORS_ORIGINS),
     bodyLimit: parseByteSize('CDS_BODY_LIMIT', value(env, 'CDS_BODY_LIMIT') ?? '5mb'),
     dataDir: path.resolve(value(env, 'CDS_DATA_DIR') ?? './data'),
@@ -127,6 +146,29 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: parseLogLevel(value(env, 'CDS_LOG_LEVEL') ?? 'info'),
   };
   return deepFreeze(config);
+}
+
+/**
+ * `CDS_HOST`: an IP address or a host name to listen on (`0.0.0.0`: every IPv4 interface; `*` or `::`: every
+ * interface, IPv6 and IPv4). Default
+ * `127.0.0.1` in development (contract section 8: an unconfigured instance is not reachable from other machines),
+ * every interface in production.
+ */
+function parseHost(v: string | undefined, production: boolean): string | undefined {
+  if (v === undefined) {
+    return production ? undefined : '127.0.0.1';
+  }
+  if (v === '*' || v === '::' || v === '[::]') {
+    return undefined;
+  }
+  const bare = v.startsWith('[') && v.endsWith(']') ? v.slice(1, -1) : v;
+  if (net.isIP(bare) !== 0) {
+    return bare;
+  }
+  if (!/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(bare)) {
+    throw new ConfigError('CDS_HOST', `"${v}" is neither an IP address nor a host name`);
+  }
+  return bare;
 }
 
 /** A set, non-blank variable, trimmed; undefined otherwise. */

@@ -52,7 +52,7 @@ afterAll(() => jwksServer.close());
 
 async function harness(mode: 'production' | 'development'): Promise<Harness> {
   return makeHarness({
-    env: { NODE_ENV: mode, CDS_TRUSTED_ISSUERS: issuersFile, CDS_PUBLIC_BASE_URL: BASE },
+    env: { NODE_ENV: mode, CDS_TRUSTED_ISSUERS: issuersFile, CDS_PUBLIC_BASE_URL: BASE, CDS_FHIR_ALLOWLIST: 'http://127.0.0.1' },
     authOptions: { jwksCooldownMs: 0 },
   });
 }

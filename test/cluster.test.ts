@@ -57,6 +57,7 @@ beforeAll(async () => {
     CDS_WORKERS: '2',
     CDS_TRUSTED_ISSUERS: writeIssuersFile([{ iss: ISS, jwks: jwksOf(key) }]),
     CDS_PUBLIC_BASE_URL: BASE,
+    CDS_FHIR_ALLOWLIST: 'http://127.0.0.1',
     CDS_DATA_DIR: dataDir,
   });
 }, 180000);

@@ -478,6 +478,7 @@ async function main(): Promise<void> {
         NODE_ENV: 'production',
         CDS_WORKERS: '2',
         CDS_TRUSTED_ISSUERS: issuersFile,
+        CDS_FHIR_ALLOWLIST: 'http://127.0.0.1',
         CDS_DATA_DIR: path.join(work, 'data-prod'),
         CDS_LOG_LEVEL: 'info',
       };

@@ -11,7 +11,7 @@ import type { LoadedService } from '../policy/types';
 import type { SharedStore } from '../store/types';
 import { createAuthenticator, type AuthOptions } from './auth';
 import { cors } from './cors';
-import { sendError, toHttpError } from './errors';
+import { forCaller, sendError, toHttpError } from './errors';
 import { createRoutes, finishCall, type CallState } from './routes';
 
 export interface AppDeps {
@@ -73,8 +73,9 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     const allow = (err as { allow?: unknown }).allow;
-    const body = sendError(res, error, typeof allow === 'string' ? allow : undefined);
     const state = res.locals['call'] as CallState | undefined;
+    const sent = forCaller(error, deps.config.production, (cause) => state?.ctx.errors.push(cause));
+    const body = sendError(res, sent, typeof allow === 'string' ? allow : undefined);
     if (state) {
       finishCall(
         deps,

@@ -46,6 +46,38 @@ function known(issue: ErrorIssue): { error: HttpError; unexpected: boolean } {
   return { error: new HttpError(issue), unexpected: false };
 }
 
+/** What a production 412 says for each code: only that the data could not be fetched (contract section 3). */
+const PRODUCTION_412: Partial<Record<ErrorIssue['code'], string>> = {
+  'prefetch-unavailable': 'This prefetch key could not be fetched.',
+  'medication-unavailable': 'The Medication of this order could not be fetched.',
+  'order-unavailable': 'This dispatched order could not be fetched.',
+};
+
+/**
+ * In production, a 412's diagnostics say only that the key could not be fetched: no connection state, status or
+ * timing, which would let a caller probe the payer's network (contract section 3). The causes go to the log line.
+ * @param error - the error about to be sent
+ * @param production - whether the service runs in production mode
+ * @param log - receives each issue's original diagnostics (for the call's log line)
+ * @returns the error to send
+ */
+export function forCaller(
+  error: HttpError,
+  production: boolean,
+  log: (issue: { where: string; message: string }) => void
+): HttpError {
+  if (!production || error.status !== 412) {
+    return error;
+  }
+  return new HttpError(
+    error.issues.map((issue) => {
+      log({ where: issue.expression ?? issue.code, message: issue.message ?? issue.code });
+      const generic = PRODUCTION_412[issue.code] ?? 'The data this call needs could not be fetched.';
+      return { ...issue, message: generic };
+    })
+  );
+}
+
 /**
  * Writes an HttpError as an OperationOutcome (401 adds `WWW-Authenticate: Bearer`, 405 an `Allow` header).
  * @param res - the response

@@ -1,6 +1,6 @@
 // One serving process (the only one with CDS_WORKERS=1, or one cluster worker): load the services, build the app,
 // listen, and on request drain: stop accepting, finish the requests in flight, close the store.
-import type { Server, ServerResponse } from 'node:http';
+import http, { type Server, type ServerResponse } from 'node:http';
 import type pino from 'pino';
 import type { Config } from '../config';
 import { buildQuestionnaire } from '../cards/questionnaire';
@@ -10,6 +10,11 @@ import { createApp } from '../http/app';
 import { loadServices } from '../policy/load';
 import type { LoadedService } from '../policy/types';
 import type { SharedStore } from '../store/types';
+
+/** Request headers must arrive within this long (contract section 3); the whole request within CDS_REQUEST_TIMEOUT_MS. */
+export const HEADERS_TIMEOUT_MS = 10000;
+/** How often node checks its connections against those two limits (its default, 30 s, would let them overrun). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 /** How long in-flight requests may run after a stop is asked for before their connections are closed. */
 export const SHUTDOWN_GRACE_MS = 10000;
@@ -87,7 +92,18 @@ export async function startService(
 ): Promise<RunningService> {
   const app = createServiceApp(config, logger, store, services);
 
-  const server: Server = app.listen(config.port);
+  // A connection too slow to send its headers within 10 s, or its whole request within CDS_REQUEST_TIMEOUT_MS, gets
+  // a 408 and is closed (node's own headersTimeout and requestTimeout).
+  const server: Server = http.createServer(
+    {
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutMs),
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    app
+  );
+  // CDS_HOST: 127.0.0.1 in development unless set; undefined (every interface) in production.
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

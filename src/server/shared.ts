@@ -62,6 +62,7 @@ export function logListening(
   logger.info(
     {
       port: facts.port,
+      host: config.host ?? 'all interfaces',
       mode: config.mode,
       publicBaseUrl: config.publicBaseUrl,
       services: [...facts.services].sort(),
