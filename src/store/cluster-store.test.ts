@@ -168,6 +168,9 @@ describe('ClusterStore and serveSharedStore', () => {
       appendAudit: () => Promise.resolve(),
       putFeedback: () => Promise.resolve(true),
       assertionFor: (_key, _outcome, fresh) => Promise.resolve(fresh),
+      rememberCards: () => Promise.resolve(),
+      isIssuedCard: () => Promise.resolve(true),
+      ready: () => Promise.reject(new Error('read-only file system')),
       close: () => Promise.resolve(),
     };
     const a = channel();
@@ -176,6 +179,45 @@ describe('ClusterStore and serveSharedStore', () => {
     const worker = createClusterStore(a.worker);
     await expect(worker.rememberJti('iss', 'j', Date.now() + 1000)).rejects.toThrow('shared store: rememberJti failed');
     expect(reported).toEqual(['shared store rememberJti failed']);
+    await expect(worker.ready()).rejects.toThrow('shared store: ready failed');
+  });
+
+  it('remembers the cards one worker issued for every worker, per service', async () => {
+    const a = channel();
+    const b = channel();
+    serveSharedStore(a.primary, primaryStore);
+    serveSharedStore(b.primary, primaryStore);
+    const workerA = createClusterStore(a.worker);
+    const workerB = createClusterStore(b.worker);
+    await workerA.rememberCards('svc', ['card-1', 'card-2']);
+    await workerA.rememberCards('svc', []);
+    expect(await workerB.isIssuedCard('svc', 'card-1')).toBe(true);
+    expect(await workerB.isIssuedCard('svc', 'card-2')).toBe(true);
+    expect(await workerB.isIssuedCard('other-svc', 'card-1')).toBe(false);
+    expect(await workerA.isIssuedCard('svc', 'card-3')).toBe(false);
+    expect(await primaryStore.isIssuedCard('svc', 'card-1')).toBe(true);
+  });
+
+  it('is ready when the primary answers and its store accepts writes', async () => {
+    const a = channel();
+    serveSharedStore(a.primary, primaryStore);
+    const worker = createClusterStore(a.worker);
+    await expect(worker.ready()).resolves.toBeUndefined();
+    // The primary's data folder gone: its store no longer accepts writes.
+    fs.rmSync(dir, { recursive: true, force: true });
+    await expect(worker.ready()).rejects.toThrow('shared store: ready failed');
+    const silent = channel();
+    const alone = createClusterStore(silent.worker, { replyTimeoutMs: 50 });
+    await expect(alone.ready()).rejects.toThrow(/no answer from the cluster primary within 50 ms/);
+  });
+
+  it('passes a failed audit write back to the worker', async () => {
+    const a = channel();
+    serveSharedStore(a.primary, primaryStore);
+    const worker = createClusterStore(a.worker);
+    fs.rmSync(path.join(dir, 'audit'), { recursive: true, force: true });
+    fs.writeFileSync(path.join(dir, 'audit'), 'not a folder');
+    await expect(worker.appendAudit(record({}))).rejects.toThrow('shared store: appendAudit failed');
   });
 
   it('gives up when the primary does not answer, and when the channel is closed', async () => {
@@ -215,6 +257,8 @@ describe('ClusterStore and serveSharedStore', () => {
     const worker = createClusterStore(a.worker);
     a.worker.send?.({ type: 'cds-store:call', id: 1, call: { op: 'rememberJti', iss: 7 } });
     a.worker.send?.({ type: 'cds-store:call', id: 2, call: { op: 'dropDatabase' } });
+    a.worker.send?.({ type: 'cds-store:call', id: 3, call: { op: 'rememberCards', serviceId: 's', uuids: [1] } });
+    a.worker.send?.({ type: 'cds-store:call', id: 4, call: { op: 'isIssuedCard', serviceId: 's' } });
     a.worker.send?.('hello');
     a.primary.send?.({ type: 'cds-store:reply', id: 999, ok: true, value: true });
     await new Promise((r) => setImmediate(r));

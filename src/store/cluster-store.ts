@@ -1,5 +1,5 @@
 // The shared store across worker processes (contract section 8): the cluster primary owns the one FileStore (the
-// JWT replay cache, the audit trail, stored feedback) and each worker forwards every operation to it over the
+// JWT replay cache, the audit trail, stored feedback, issued card uuids, coverage assertions) and each worker forwards every operation to it over the
 // cluster IPC channel, so a `jti` seen by one worker is refused by every other, no audit or feedback record is
 // written twice or lost, and every worker reads and keeps the same coverage-assertion-ids. No native module, no lock
 // files: one writer, in the primary.
@@ -17,7 +17,10 @@ export type StoreCall =
   | { op: 'rememberJti'; iss: string; jti: string; expiresAt: number }
   | { op: 'appendAudit'; record: AuditRecord }
   | { op: 'putFeedback'; serviceId: string; item: FeedbackItem }
-  | { op: 'assertionFor'; key: AssertionKey; outcome: AssertionOutcome; fresh: string };
+  | { op: 'assertionFor'; key: AssertionKey; outcome: AssertionOutcome; fresh: string }
+  | { op: 'rememberCards'; serviceId: string; uuids: string[] }
+  | { op: 'isIssuedCard'; serviceId: string; uuid: string }
+  | { op: 'ready' };
 
 /** What the primary answers: a boolean, an assertion id, or nothing. */
 type StoreValue = boolean | string | undefined;
@@ -51,6 +54,8 @@ export interface ClusterStoreOptions {
 }
 
 const DEFAULT_REPLY_TIMEOUT_MS = 10000;
+/** ready() answers GET /ready: it waits at most this long for the primary (or the reply timeout, when shorter). */
+const READY_TIMEOUT_MS = 2000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -89,6 +94,18 @@ function readCall(m: unknown): CallMessage | undefined {
       return isAssertionKey(call['key']) && isAssertionOutcome(call['outcome']) && typeof call['fresh'] === 'string'
         ? (m as unknown as CallMessage)
         : undefined;
+    case 'rememberCards':
+      return typeof call['serviceId'] === 'string' &&
+        Array.isArray(call['uuids']) &&
+        call['uuids'].every((u) => typeof u === 'string')
+        ? (m as unknown as CallMessage)
+        : undefined;
+    case 'isIssuedCard':
+      return typeof call['serviceId'] === 'string' && typeof call['uuid'] === 'string'
+        ? (m as unknown as CallMessage)
+        : undefined;
+    case 'ready':
+      return m as unknown as CallMessage;
     default:
       return undefined;
   }
@@ -158,6 +175,21 @@ export class ClusterStore implements SharedStore {
     return id;
   }
 
+  async rememberCards(serviceId: string, uuids: string[]): Promise<void> {
+    if (uuids.length > 0) {
+      await this.forward({ op: 'rememberCards', serviceId, uuids });
+    }
+  }
+
+  async isIssuedCard(serviceId: string, uuid: string): Promise<boolean> {
+    return (await this.forward({ op: 'isIssuedCard', serviceId, uuid })) === true;
+  }
+
+  /** Resolves when the primary answers and its store accepts writes. */
+  async ready(): Promise<void> {
+    await this.forward({ op: 'ready' }, Math.min(this.replyTimeoutMs, READY_TIMEOUT_MS));
+  }
+
   /** Waits for the answers still due (new operations are refused), then stops listening. */
   async close(): Promise<void> {
     this.closed = true;
@@ -170,7 +202,7 @@ export class ClusterStore implements SharedStore {
     return this.pending.size;
   }
 
-  private forward(call: StoreCall): Promise<StoreValue> {
+  private forward(call: StoreCall, timeoutMs = this.replyTimeoutMs): Promise<StoreValue> {
     if (this.closed) {
       return Promise.reject(new Error('shared store: closed'));
     }
@@ -185,10 +217,10 @@ export class ClusterStore implements SharedStore {
         if (waiting) {
           this.pending.delete(id);
           waiting.reject(
-            new Error(`shared store: no answer from the cluster primary within ${this.replyTimeoutMs} ms`)
+            new Error(`shared store: no answer from the cluster primary within ${timeoutMs} ms`)
           );
         }
-      }, this.replyTimeoutMs);
+      }, timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, reject, timer });
       const message: CallMessage = { type: CALL, id, call };
@@ -267,6 +299,15 @@ export function serveSharedStore(
           break;
         case 'assertionFor':
           work = store.assertionFor(call.key, call.outcome, call.fresh);
+          break;
+        case 'rememberCards':
+          work = store.rememberCards(call.serviceId, call.uuids).then(() => undefined);
+          break;
+        case 'isIssuedCard':
+          work = store.isIssuedCard(call.serviceId, call.uuid);
+          break;
+        case 'ready':
+          work = store.ready().then(() => undefined);
           break;
       }
     } catch (e) {

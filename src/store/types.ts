@@ -1,4 +1,5 @@
-// Shared state of the service (contract section 8): the JWT replay cache, the audit trail and stored feedback.
+// Shared state of the service (contract sections 1 and 8): the JWT replay cache, the audit trail, stored feedback and
+// the uuids of the cards issued, the last coverage assertion per order and Coverage.
 // Behind one small interface so that a cluster-wide implementation can replace the single-process one.
 
 /** One card's feedback (https://cds-hooks.hl7.org/2.0/#feedback), as validated by http/feedback.ts. */
@@ -43,6 +44,7 @@ export interface AuditRecord {
   assertionIds?: string[];
   /** One per order under assessment: its id, likelihood and best pathway. */
   decisions?: Array<{ orderId?: string; likelihood: string; pathway?: string }>;
+  /** True when the client had gone before the answer was sent. */
   abandoned?: boolean;
 }
 
@@ -69,7 +71,10 @@ export interface SharedStore {
    * @returns false when the same issuer and id were already seen and have not expired (a replay)
    */
   rememberJti(iss: string, jti: string, expiresAt: number): Promise<boolean>;
-  /** Appends one audit record (a no-op when auditing is off). The access token is redacted here too. */
+  /**
+   * Appends one audit record (a no-op when auditing is off). Every secret of `fhirAuthorization` is redacted here
+   * too. Resolves once the record is durably written; rejects when it was not.
+   */
   appendAudit(record: AuditRecord): Promise<void>;
   /**
    * Stores one feedback item idempotently, keyed by card, outcome and outcome timestamp.
@@ -82,6 +87,12 @@ export interface SharedStore {
    * of `key`; otherwise `fresh`, stored as the new id (the old one is never restored). Resolves once durable.
    */
   assertionFor(key: AssertionKey, outcome: AssertionOutcome, fresh: string): Promise<string>;
+  /** Remembers the uuids of cards issued by a service (kept CDS_AUDIT_RETENTION_DAYS, whatever CDS_AUDIT says). */
+  rememberCards(serviceId: string, uuids: string[]): Promise<void>;
+  /** True when the service issued this card uuid (within the retention). */
+  isIssuedCard(serviceId: string, uuid: string): Promise<boolean>;
+  /** Resolves when the store accepts writes (used by GET /ready); rejects otherwise. */
+  ready(): Promise<void>;
   /** Waits for pending writes and stops timers. */
   close(): Promise<void>;
 }
