@@ -3,7 +3,8 @@
 import type { Medication, MedicationRequest } from 'fhir/r4';
 import { HttpError } from '../src/errors';
 import { openFhirSession, type FhirSession } from '../src/fhir/client';
-import { findGovernedOrders } from '../src/hooks/governance';
+import { findGovernedOrders, governedBy } from '../src/hooks/governance';
+import { CodeMatcher } from '../src/policy/code-sets';
 import type { HookRequest } from '../src/hooks/types';
 import {
   LOOPBACK_ALLOWLIST,
@@ -323,5 +324,76 @@ describe('412 medication-unavailable', () => {
     const error = await rejection(request);
     expect(error.issues[0]?.expression).toBe('context.draftOrders.entry[0].resource.medicationReference');
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('resolves an absolute reference to another server from prefetch, as evaluation does, without a read', async () => {
+    const request = buildRequest({
+      fhirServer: server.base,
+      orders: [referenceOrder('a', 'https://other.example.org/fhir/Medication/pf-1')],
+      prefetch: { medicationRequests: searchset([{ ...medications['med-blin']!, id: 'pf-1' }]) },
+    });
+    expect(await governed(request)).toEqual([0]);
+    expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe('the drug code set (one CodeMatcher for governance and evaluation)', () => {
+  it('ignores case, surrounding spaces and dots, inline, contained and prefetched', async () => {
+    const hcpcs = (code: string): Medication => ({
+      resourceType: 'Medication',
+      id: `m-${code.trim()}`,
+      code: { coding: [{ system: HCPCS, code }] },
+    });
+    const request = buildRequest({
+      fhirServer: server.base,
+      orders: [
+        blinatumomabOrder('a', { medicationCodeableConcept: { coding: [{ system: HCPCS, code: 'j9039' }] } }),
+        referenceOrder('b', '#c', { contained: [{ ...hcpcs(' J9039'), id: 'c' }] }),
+        referenceOrder('c', 'Medication/pf', { status: 'active' }),
+        blinatumomabOrder('d', { medicationCodeableConcept: { coding: [{ system: HCPCS, code: 'J9038' }] } }),
+      ],
+      prefetch: { medicationRequests: searchset([{ ...hcpcs('j90.39'), id: 'pf' }]) },
+    });
+    expect(await governed(request)).toEqual([0, 1, 2]);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('honours prefixes in the drug code set', async () => {
+    const prefixed = { ...service, drug: new CodeMatcher([{ system: RXNORM, prefixes: ['15972'] }]) };
+    const request = buildRequest({
+      orders: [
+        blinatumomabOrder('a'),
+        blinatumomabOrder('b', { medicationCodeableConcept: { coding: [{ system: RXNORM, code: '1651249' }] } }),
+      ],
+    });
+    const result = await findGovernedOrders(prefixed, request, undefined, makeCallContext());
+    expect(result.orders.map((o) => o.index)).toEqual([0]);
+  });
+
+  it('takes the inline medication over a reference, as evaluation does', async () => {
+    const request = buildRequest({
+      fhirServer: server.base,
+      orders: [
+        referenceOrder('a', 'Medication/med-blin', {
+          medicationCodeableConcept: { coding: [{ system: RXNORM, code: '3264' }] },
+        }),
+      ],
+    });
+    expect(await governed(request)).toEqual([]);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("governedBy keeps the orders the chosen policy's own code set names", async () => {
+    const request = buildRequest({
+      fhirServer: server.base,
+      orders: [
+        blinatumomabOrder('a'),
+        blinatumomabOrder('b', { medicationCodeableConcept: { coding: [{ system: HCPCS, code: ' j9039' }] } }),
+      ],
+    });
+    const result = await findGovernedOrders(service, request, session(request), makeCallContext());
+    expect(result.orders.map((o) => o.index)).toEqual([0, 1]);
+    const hcpcsOnly = { drug: new CodeMatcher([{ system: HCPCS, codes: ['J9039'] }]) };
+    expect(governedBy(result, hcpcsOnly, server.base).map((o) => o.index)).toEqual([1]);
   });
 });

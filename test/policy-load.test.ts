@@ -147,7 +147,7 @@ describe('loading cds-services', () => {
 
   test('drug codes cover every RxNorm code and every written NDC form; J9039 is the billing code', () => {
     for (const s of services) {
-      const codes = s.drugCodes.map((c) => `${c.system}|${c.code}`);
+      const codes = s.drug.listed.map((c) => `${c.system ?? ''}|${c.code}`);
       for (const ndc of [
         '55513-0160-01',
         '55513-0160-21',

@@ -2,6 +2,7 @@
 // are written separately; these stand in for their output). Used by tests only.
 import type { MedicationRequest } from 'fhir/r4';
 import type { HookRequest } from '../hooks/types';
+import { CodeMatcher } from '../policy/code-sets';
 import type { CrdConfiguration } from '../hooks/crd-configuration';
 import type { DoseAssessment } from '../dosing/types';
 import type {
@@ -135,7 +136,7 @@ export function makeService(overrides: Partial<LoadedService> = {}): LoadedServi
     policyId: 'MP-RX-FP-14-23',
     version: '2024-05-09',
     sourceDocument: '000_87c451977d53c8c4.txt',
-    drugCodes: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '1597258' }],
+    drug: new CodeMatcher([{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', codes: ['1597258'] }]),
     payers: [{ system: 'http://example.org/fhir/sid/payer-id', value: 'mmm-healthcare' }],
     billingCode: {
       system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets',

@@ -1,18 +1,19 @@
 // Which draft orders the service governs (contract section 2): MedicationRequests in `context.draftOrders` (any
 // intent; any status but cancelled, entered-in-error and stopped) whose medication carries one of the service's drug
 // codes, inline, in a contained Medication, in a Medication found in prefetch, or in one read per distinct unresolved
-// `Medication/{id}` reference. Those reads are the only FHIR queries made before governance is known, and they are
+// `Medication/{id}` reference. The rule is evaluation's (src/policy/drug.ts: one status rule, one Medication
+// resolver, the policy's drug code set as its CodeMatcher), so an order is governed exactly when evaluation would
+// recognise its drug. Those reads are the only FHIR queries made before governance is known, and they are
 // made for the orders under assessment only (contract section 1: on order-select the selected ones); the other draft
 // orders are governed when their drug is known without a read, and count as context.
 import type { Bundle, Medication, MedicationRequest } from 'fhir/r4';
 import { HttpError, type ErrorIssue } from '../errors';
 import type { FhirFailure, FhirSession } from '../fhir/client';
-import { codeSet, hasAnyCode } from '../fhir/codes';
 import { namesAnotherPatient } from '../fhir/patient-scope';
-import type { DrugCode } from '../policy/types';
+import type { CodeMatcher } from '../policy/code-sets';
+import { isDrug, isNotAnOrder, orderMedication } from '../policy/drug';
 import type { CallContext, GovernedOrder, HookRequest } from './types';
 
-const EXCLUDED_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
 /** Medication reads in flight at once: parallel, but a request naming hundreds of Medications cannot flood the server. */
 const READ_CONCURRENCY = 8;
 
@@ -49,7 +50,9 @@ export interface GovernanceResult {
   medications: Record<string, Medication>;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -69,7 +72,7 @@ function candidateOrders(request: HookRequest, ctx: CallContext): Array<{ index:
     if (!isObject(resource) || resource.resourceType !== 'MedicationRequest') {
       return;
     }
-    if (typeof resource.status === 'string' && EXCLUDED_STATUSES.has(resource.status)) {
+    if (isNotAnOrder(resource)) {
       return;
     }
     if (namesAnotherPatient(resource, request.context.patientId)) {
@@ -83,48 +86,6 @@ function candidateOrders(request: HookRequest, ctx: CallContext): Array<{ index:
     result.push({ index, order: resource as unknown as MedicationRequest });
   });
   return result;
-}
-
-/** How an order's `medicationReference` points at its Medication. */
-type MedicationPointer =
-  { kind: 'none' } | { kind: 'contained'; id: string } | { kind: 'server'; ref: string } | { kind: 'elsewhere' };
-
-/**
- * Classifies `medicationReference.reference`: `#id` (contained), `Medication/{id}` (optionally versioned, or
- * absolute under the request's `fhirServer`), an absolute reference to Medication on another server (cannot be
- * read), or nothing usable (a display-only reference, another resource type): then the order names no Medication.
- */
-function pointerOf(order: MedicationRequest, fhirServer: string | undefined): MedicationPointer {
-  const reference: unknown = isObject(order.medicationReference) ? order.medicationReference.reference : undefined;
-  if (typeof reference !== 'string' || reference === '') {
-    return { kind: 'none' };
-  }
-  if (reference.startsWith('#')) {
-    return reference.length > 1 ? { kind: 'contained', id: reference.slice(1) } : { kind: 'none' };
-  }
-  const relative = /^Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference);
-  if (relative) {
-    return { kind: 'server', ref: `Medication/${relative[1] as string}` };
-  }
-  const absolute = /^(https?:\/\/.+)\/Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(
-    reference
-  );
-  if (absolute) {
-    const base = typeof fhirServer === 'string' ? fhirServer.replace(/\/+$/, '') : undefined;
-    return absolute[1] === base
-      ? { kind: 'server', ref: `Medication/${absolute[2] as string}` }
-      : { kind: 'elsewhere' };
-  }
-  return { kind: 'none' };
-}
-
-function containedMedication(order: MedicationRequest, id: string): Medication | undefined {
-  const contained: unknown = order.contained;
-  if (!Array.isArray(contained)) {
-    return undefined;
-  }
-  const found: unknown = contained.find((r: unknown) => isObject(r) && r.resourceType === 'Medication' && r.id === id);
-  return found as Medication | undefined;
 }
 
 /** Every Medication with an id found in prefetch (as a value, or an entry of a Bundle value), by `Medication/{id}`. */
@@ -170,7 +131,7 @@ export interface GovernanceOptions {
 /**
  * Finds the governed orders of a call (contract section 2).
  *
- * @param service - the drug codes that make an order governed (a policy's, or the union of the routed policies').
+ * @param service - the drug code set that makes an order governed (a policy's, or the union of the routed policies').
  * @param request - the request as assessed (never modified).
  * @param session - the FHIR session, undefined when there is no usable `fhirServer`.
  * @param ctx - the call's context: deadline, timings and notes.
@@ -179,18 +140,18 @@ export interface GovernanceOptions {
  *   read (no usable fhirServer, a failed read, a timeout).
  */
 export async function findGovernedOrders(
-  service: { readonly drugCodes: readonly DrugCode[] },
+  service: { readonly drug: CodeMatcher },
   request: HookRequest,
   session: FhirSession | undefined,
   ctx: CallContext,
   options: GovernanceOptions = {}
 ): Promise<GovernanceResult> {
-  const codes = codeSet(service.drugCodes);
   const assessed = (index: number): boolean => options.assessed === undefined || options.assessed.has(index);
   const medicationExpression = options.expression ?? draftMedicationExpression;
   const fhirServer = typeof request.fhirServer === 'string' ? request.fhirServer : undefined;
   const candidates = candidateOrders(request, ctx);
   const prefetched = prefetchedMedications(request);
+  const lookup = (ref: string): Json | undefined => prefetched.get(ref) as unknown as Json | undefined;
   const medications = new Map<string, Medication>();
   const governed = new Set<number>();
   /** Orders whose Medication must be read, by reference. */
@@ -200,36 +161,27 @@ export async function findGovernedOrders(
   const unreadable: Array<{ index: number; message: string }> = [];
 
   for (const { index, order } of candidates) {
-    if (hasAnyCode(isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : undefined, codes)) {
-      governed.add(index);
-      continue;
-    }
-    const pointer = pointerOf(order, fhirServer);
-    switch (pointer.kind) {
-      case 'none':
-        break;
-      case 'contained': {
-        const medication = containedMedication(order, pointer.id);
-        if (medication && hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
+    const medication = orderMedication(order as unknown as Json, lookup, fhirServer);
+    switch (medication.kind) {
+      case 'inline':
+      case 'contained':
+        if (isDrug(medication, service.drug)) {
           governed.add(index);
         }
         break;
-      }
-      case 'server': {
-        const medication = prefetched.get(pointer.ref);
-        if (medication) {
-          medications.set(pointer.ref, medication);
-          if (hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
-            governed.add(index);
-          }
+      case 'found':
+        medications.set(medication.ref, medication.medication as unknown as Medication);
+        if (isDrug(medication, service.drug)) {
+          governed.add(index);
+        }
+        break;
+      case 'readable': {
+        const pending = assessed(index) ? toRead : unread;
+        const waiting = pending.get(medication.ref);
+        if (waiting) {
+          waiting.push(index);
         } else {
-          const pending = assessed(index) ? toRead : unread;
-          const waiting = pending.get(pointer.ref);
-          if (waiting) {
-            waiting.push(index);
-          } else {
-            pending.set(pointer.ref, [index]);
-          }
+          pending.set(medication.ref, [index]);
         }
         break;
       }
@@ -237,6 +189,9 @@ export async function findGovernedOrders(
         if (assessed(index)) {
           unreadable.push({ index, message: 'the medicationReference points to another server than fhirServer' });
         }
+        break;
+      case 'unresolved':
+      case 'none':
         break;
     }
   }
@@ -270,7 +225,7 @@ export async function findGovernedOrders(
       }
       const medication = result.value as Medication;
       medications.set(ref, medication);
-      if (hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes)) {
+      if (isDrug({ kind: 'found', ref, medication: medication as unknown as Json }, service.drug)) {
         [...indexes, ...(unread.get(ref) ?? [])].forEach((index) => governed.add(index));
       }
     });
@@ -298,26 +253,16 @@ export async function findGovernedOrders(
  * the Medications are those governance found or read.
  *
  * @param result - what findGovernedOrders returned.
- * @param service - the chosen policy's drug codes.
+ * @param service - the chosen policy's drug code set.
  * @param fhirServer - the request's `fhirServer` (absolute Medication references under it are resolved).
  */
 export function governedBy(
   result: GovernanceResult,
-  service: { readonly drugCodes: readonly DrugCode[] },
+  service: { readonly drug: CodeMatcher },
   fhirServer: string | undefined
 ): GovernedOrder[] {
-  const codes = codeSet(service.drugCodes);
-  return result.orders.filter(({ order }) => {
-    if (hasAnyCode(isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : undefined, codes)) {
-      return true;
-    }
-    const pointer = pointerOf(order, fhirServer);
-    const medication =
-      pointer.kind === 'contained'
-        ? containedMedication(order, pointer.id)
-        : pointer.kind === 'server'
-          ? result.medications[pointer.ref]
-          : undefined;
-    return medication !== undefined && hasAnyCode(isObject(medication.code) ? medication.code : undefined, codes);
-  });
+  const lookup = (ref: string): Json | undefined => result.medications[ref] as unknown as Json | undefined;
+  return result.orders.filter(({ order }) =>
+    isDrug(orderMedication(order as unknown as Json, lookup, fhirServer), service.drug)
+  );
 }

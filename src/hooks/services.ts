@@ -3,7 +3,8 @@
 // one routed service per hook that chooses the policy by the payer of the patient's active Coverage. Discovery lists
 // exactly these definitions.
 import { CRD_CONFIGURATION_OPTIONS } from './crd-configuration';
-import type { DrugCode, LoadedService, PayerIdentifier } from '../policy/types';
+import { CodeMatcher } from '../policy/code-sets';
+import type { LoadedService, PayerIdentifier } from '../policy/types';
 import { HOOKS, type HookName, type ServiceDefinition } from './types';
 
 /** The routed services' ids are `blinatumomab-<hook>`: every policy served governs blinatumomab. */
@@ -30,8 +31,8 @@ export interface RoutedTarget {
   policies: readonly LoadedService[];
   /** `system|value` of a payer identifier -> the policy that declares it. */
   payers: ReadonlyMap<string, LoadedService>;
-  /** The union of the policies' drug codes: governance of a routed call (contract section 1). */
-  drugCodes: readonly DrugCode[];
+  /** The union of the policies' drug code sets: governance of a routed call (contract section 1). */
+  drug: CodeMatcher;
   prefetch: RoutedPrefetch;
 }
 
@@ -142,21 +143,6 @@ export function routedPrefetch(policies: readonly LoadedService[]): RoutedPrefet
   return { templates, keys };
 }
 
-function unionDrugCodes(policies: readonly LoadedService[]): DrugCode[] {
-  const seen = new Set<string>();
-  const codes: DrugCode[] = [];
-  for (const policy of policies) {
-    for (const code of policy.drugCodes) {
-      const key = `${code.system}|${code.code}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        codes.push({ system: code.system, code: code.code });
-      }
-    }
-  }
-  return codes;
-}
-
 function routedDefinition(
   hook: HookName,
   policies: readonly LoadedService[],
@@ -227,12 +213,12 @@ export function routedServices(policies: readonly LoadedService[]): CdsService[]
     }
   }
   const prefetch = routedPrefetch(sorted);
-  const drugCodes = unionDrugCodes(sorted);
+  const drug = CodeMatcher.union(sorted.map((p) => p.drug));
   return HOOKS.map((hook) => ({
     id: routedServiceId(hook),
     hook,
     definition: routedDefinition(hook, sorted, prefetch),
-    target: { kind: 'routed', policies: sorted, payers, drugCodes, prefetch },
+    target: { kind: 'routed', policies: sorted, payers, drug, prefetch },
   }));
 }
 

@@ -4,10 +4,10 @@
 import * as fs from 'node:fs';
 import type { FhirResource } from 'fhir/r4';
 import { parse as parseYaml } from 'yaml';
-import { codeSet, hasAnyCode } from '../fhir/codes';
 import type { CallContext, GovernedOrder, HookRequest, PrefetchData } from '../hooks/types';
 import type { CompiledPolicy } from './compiled';
 import { isObject, type Json } from './data';
+import { isDrug, isNotAnOrder, orderMedication } from './drug';
 import type { LoadedService, OrderDecision } from './types';
 
 /** A resource in a case: a snippet name, a snippet with changes (`use` plus keys, merged deeply), or inline. */
@@ -215,25 +215,17 @@ export function buildCaseInput(service: LoadedService, cases: CaseFile, c: Polic
     prefetch: data,
   };
 
-  // Governance (contract section 2), as simply as the cases need: inline, contained or prefetched Medication codes.
-  const codes = codeSet(service.drugCodes);
-  const medications = unique.filter((r) => r.resourceType === 'Medication');
+  // Governance (contract section 2) by the service's own rule (src/policy/drug.ts): the cases hold every Medication
+  // they need (contained, or with the MedicationRequests), so nothing is read.
+  const medications = new Map<string, Json>(
+    unique.filter((r) => r.resourceType === 'Medication').map((m) => [`Medication/${String(m.id)}`, m])
+  );
   const governed: GovernedOrder[] = [];
   orders.forEach((order, index) => {
-    if (order.resourceType !== 'MedicationRequest') {
+    if (order.resourceType !== 'MedicationRequest' || isNotAnOrder(order)) {
       return;
     }
-    if (typeof order.status === 'string' && ['cancelled', 'entered-in-error', 'stopped'].includes(order.status)) {
-      return;
-    }
-    const reference = isObject(order.medicationReference) ? String(order.medicationReference.reference) : '';
-    const medication = reference.startsWith('#')
-      ? (Array.isArray(order.contained) ? (order.contained as Json[]) : []).find(
-          (m) => `#${String(m.id)}` === reference
-        )
-      : medications.find((m) => `Medication/${String(m.id)}` === reference);
-    const concept = isObject(order.medicationCodeableConcept) ? order.medicationCodeableConcept : medication?.code;
-    if (hasAnyCode(isObject(concept) ? concept : undefined, codes)) {
+    if (isDrug(orderMedication(order, (ref) => medications.get(ref), undefined), service.drug)) {
       governed.push({ index, order: order as unknown as GovernedOrder['order'] });
     }
   });

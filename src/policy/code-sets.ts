@@ -43,8 +43,20 @@ export class CodeMatcher {
   private readonly prefixes: Array<{ system?: string; prefix: string }> = [];
   /** The listed (not prefixed) codes, as declared: used to check prefetch templates. */
   readonly listed: ReadonlyArray<{ system?: string; code: string }>;
+  /** The entries this set was built from (systems resolved). */
+  readonly entries: readonly CodeSetEntry[];
+
+  /** One set matching whatever any of `sets` matches (the routed services govern by the policies' drug codes). */
+  static union(sets: readonly CodeMatcher[]): CodeMatcher {
+    return new CodeMatcher(sets.flatMap((s) => s.entries));
+  }
 
   constructor(entries: readonly CodeSetEntry[]) {
+    this.entries = entries.map((e) => ({
+      ...(e.system !== undefined ? { system: e.system } : {}),
+      ...(e.codes !== undefined ? { codes: [...e.codes] } : {}),
+      ...(e.prefixes !== undefined ? { prefixes: [...e.prefixes] } : {}),
+    }));
     const listed: Array<{ system?: string; code: string }> = [];
     for (const entry of entries) {
       const system = entry.system === undefined ? undefined : normalizeSystem(entry.system);

@@ -5,14 +5,13 @@ import { namesAnotherPatient } from '../fhir/patient-scope';
 import type { HookRequest, PrefetchData } from '../hooks/types';
 import { normalizeCode, type CodeMatcher } from './code-sets';
 import type { CompiledCollection } from './compiled';
+import { isDrug, isNotAnOrder, orderMedication, parseMedicationReference } from './drug';
 import { earlierOf, plannedStartOf } from './dates';
 
 export type Json = Record<string, unknown>;
 
 /** Statuses that never count, whatever the resource (contract section 4). */
 const NEVER_COUNTS: ReadonlySet<string> = new Set(['entered-in-error', 'cancelled']);
-/** Draft orders with these statuses are not orders (contract section 2). */
-const NOT_ORDERS: ReadonlySet<string> = new Set(['cancelled', 'entered-in-error', 'stopped']);
 /**
  * History orders that are one prior cycle each (contract section 4): a cycle started and interrupted (`stopped`)
  * still counts toward the maximum.
@@ -95,12 +94,6 @@ function neverCounts(resource: Json): boolean {
   return false;
 }
 
-/** The Medication key (`Medication/{id}`) a reference points at, relative or absolute, history suffix ignored. */
-function medicationKey(reference: string): string | undefined {
-  const m = /(?:^|\/)Medication\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return m ? `Medication/${m[1] as string}` : undefined;
-}
-
 export type MedicationResolution = 'inline' | 'contained' | 'data' | 'unresolved' | 'none';
 
 /**
@@ -109,37 +102,34 @@ export type MedicationResolution = 'inline' | 'contained' | 'data' | 'unresolved
  * EHR wrote it.
  */
 export function resolveMedication(order: Json, medications: ReadonlyMap<string, Json>): MedicationResolution {
-  if (isObject(order.medicationCodeableConcept)) {
-    return 'inline';
+  // The one resolver (src/policy/drug.ts), as governance uses it: evaluation reads no server, so whatever is not in
+  // hand is unresolved.
+  const medication = orderMedication(order, (ref) => medications.get(ref), undefined);
+  switch (medication.kind) {
+    case 'inline':
+      return 'inline';
+    case 'none':
+      return 'none';
+    case 'contained':
+    case 'found': {
+      const code = medication.medication.code;
+      if (!isObject(code)) {
+        return 'unresolved';
+      }
+      order.medicationCodeableConcept = copyJson(code, EVALUATION_DEPTH);
+      delete order.medicationReference;
+      return medication.kind === 'found' ? 'data' : 'contained';
+    }
+    case 'readable':
+    case 'elsewhere':
+    case 'unresolved':
+      return 'unresolved';
   }
-  const reference = isObject(order.medicationReference) ? order.medicationReference.reference : undefined;
-  if (typeof reference !== 'string' || reference.trim() === '') {
-    return 'none';
-  }
-  let medication: Json | undefined;
-  let how: MedicationResolution = 'unresolved';
-  if (reference.startsWith('#')) {
-    const id = reference.slice(1);
-    medication = asArray(order.contained).find(
-      (r): r is Json => isObject(r) && r.resourceType === 'Medication' && r.id === id
-    );
-    how = 'contained';
-  } else {
-    const key = medicationKey(reference);
-    medication = key ? medications.get(key) : undefined;
-    how = 'data';
-  }
-  if (!medication || !isObject(medication.code)) {
-    return 'unresolved';
-  }
-  order.medicationCodeableConcept = copyJson(medication.code, EVALUATION_DEPTH);
-  delete order.medicationReference;
-  return how;
 }
 
-/** True when the order's (resolved) medication carries a code of `drug`. */
+/** True when the order's (resolved) medication carries a code of `drug` (the rule governance applies). */
 export function carriesCode(order: Json, drug: CodeMatcher): boolean {
-  return drug.matchesConcept(order.medicationCodeableConcept);
+  return isDrug(orderMedication(order, () => undefined, undefined), drug);
 }
 
 export interface CallIndex {
@@ -299,7 +289,8 @@ export function indexCall(
     }
   }
   for (const [key, m] of Object.entries(isObject(readMedications) ? readMedications : {})) {
-    const mKey = medicationKey(key);
+    const parsed = parseMedicationReference(key);
+    const mKey = parsed.kind === 'resource' ? parsed.ref : undefined;
     if (mKey && !medications.has(mKey) && isObject(m) && m.resourceType === 'Medication') {
       medications.set(mKey, m);
     }
@@ -325,7 +316,7 @@ export function indexCall(
     if (typeof resource.id === 'string') {
       draftIds.add(resource.id);
     }
-    if (typeof resource.status === 'string' && NOT_ORDERS.has(resource.status)) {
+    if (isNotAnOrder(resource)) {
       continue;
     }
     if (typeof patientId === 'string' && namesAnotherPatient(resource, patientId)) {

@@ -34,7 +34,7 @@ import {
   type FunctionTable,
 } from './fhirpath';
 import schema from './policy.schema.json';
-import type { DrugCode, LoadedService, PayerIdentifier, PolicyOutline } from './types';
+import type { LoadedService, PayerIdentifier, PolicyOutline } from './types';
 
 /** The policy file as the schema describes it (after validation). */
 interface RawPolicy {
@@ -474,13 +474,10 @@ export function loadService(folder: string): LoadedService {
     codeSets.get(name) ?? fail(file, where, `no code set named ${name} under codes:`);
 
   const drug = setNamed('drug.codes', p.drug.codes);
-  const drugCodes: DrugCode[] = drug.listed.map(({ system, code }) => {
-    if (system === undefined) {
-      return fail(file, `codes.${p.drug.codes}`, 'drug codes need a system');
-    }
-    return { system, code };
-  });
-  if (drugCodes.length === 0) {
+  if (drug.entries.some((e) => e.system === undefined)) {
+    fail(file, `codes.${p.drug.codes}`, 'drug codes need a system');
+  }
+  if (drug.entries.every((e) => (e.codes ?? []).length === 0 && (e.prefixes ?? []).length === 0)) {
     fail(file, `codes.${p.drug.codes}`, 'the drug code set lists no code');
   }
   const payers: PayerIdentifier[] = p.payers.map((payer, i) => ({
@@ -737,7 +734,7 @@ export function loadService(folder: string): LoadedService {
     version: p.policy.version,
     ...(p.policy.effectiveDate !== undefined ? { effectiveDate: p.policy.effectiveDate } : {}),
     sourceDocument: p.policy.source,
-    drugCodes,
+    drug,
     payers,
     billingCode,
     documentation: [

@@ -3,15 +3,10 @@
 import type { MedicationRequest } from 'fhir/r4';
 import type { ServiceDefinition } from '../hooks/types';
 import type { DoseAssessment, DosingRules } from '../dosing/types';
+import type { CodeMatcher } from './code-sets';
 
 export type CriterionStatus = 'met' | 'not-met' | 'unknown';
 export type Likelihood = 'likely' | 'needs-documentation' | 'unlikely' | 'not-covered';
-
-/** A code the service governs (contract section 2): the drug's RxNorm, NDC (every written form) and HCPCS codes. */
-export interface DrugCode {
-  system: string;
-  code: string;
-}
 
 /** A payer's identifier as a policy declares it (contract section 1; matched on `Coverage.payor`). */
 export interface PayerIdentifier {
@@ -40,8 +35,12 @@ export interface LoadedService {
   effectiveDate?: string;
   /** The source document (file name under shared/seeds, and its title). */
   sourceDocument: string;
-  /** Codes that make an order governed. */
-  drugCodes: DrugCode[];
+  /**
+   * The drug code set (`drug.codes`): an order is governed when its medication carries one of its codes, as
+   * evaluation recognises prior cycles (src/policy/drug.ts; contract section 2): the drug's RxNorm, NDC (every
+   * written form) and HCPCS codes.
+   */
+  drug: CodeMatcher;
   /** The payers this policy covers: the routed services choose the policy by them (`payers:` in policy.yaml). */
   payers: PayerIdentifier[];
   /** HCPCS billing code for coverage-information `billingCode`. */

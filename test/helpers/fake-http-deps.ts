@@ -9,6 +9,7 @@ import { policyService, type CdsService } from '../../src/hooks/services';
 import type { CallContext, CdsResponse, HookCall } from '../../src/hooks/types';
 import { createApp, type AppDeps } from '../../src/http/app';
 import { createLogger } from '../../src/log';
+import { CodeMatcher } from '../../src/policy/code-sets';
 import type { LoadedService } from '../../src/policy/types';
 import { createFileStore, type FileStore } from '../../src/store/file-store';
 
@@ -28,7 +29,7 @@ export function fakeService(id: string): LoadedService {
     labelNamesPayer: true,
     version: '1.0',
     sourceDocument: 'test',
-    drugCodes: [],
+    drug: new CodeMatcher([]),
     payers: [],
     billingCode: { system: 'https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9039' },
     documentation: [],

@@ -7,6 +7,7 @@ import type { Bundle, FhirResource, MedicationRequest } from 'fhir/r4';
 import { parseAllowlist } from '../../src/fhir/allowlist';
 import type { CallContext, HookRequest } from '../../src/hooks/types';
 import type { DosingRules } from '../../src/dosing/types';
+import { CodeMatcher } from '../../src/policy/code-sets';
 import type { LoadedService } from '../../src/policy/types';
 
 export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
@@ -49,11 +50,10 @@ export function buildTestService(prefetch: Record<string, string> = PREFETCH_TEM
     labelNamesPayer: true,
     version: 'test',
     sourceDocument: 'test',
-    drugCodes: [
-      { system: RXNORM, code: '1597258' },
-      { system: RXNORM, code: '1597263' },
-      { system: HCPCS, code: 'J9039' },
-    ],
+    drug: new CodeMatcher([
+      { system: RXNORM, codes: ['1597258', '1597263'] },
+      { system: HCPCS, codes: ['J9039'] },
+    ]),
     payers: [],
     billingCode: { system: HCPCS, code: 'J9039' },
     documentation: [],
