@@ -189,6 +189,44 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: issuersFile(entries) })).toThrow(/CDS_TRUSTED_ISSUERS/);
     });
 
+    it('lets an issuer opt in to RS256, ES256, PS256 and PS384 and set its own maxLifetimeS (1 s to 24 h)', () => {
+      const file = issuersFile([
+        {
+          iss: 'https://a.example',
+          jwks,
+          algorithms: ['RS256', 'ES256', 'PS256', 'PS384', 'RS256'],
+          maxLifetimeS: 86400,
+        },
+        { iss: 'https://b.example', jwks, maxLifetimeS: 1 },
+      ]);
+      expect(loadConfig({ CDS_TRUSTED_ISSUERS: file }).trustedIssuers).toEqual([
+        { iss: 'https://a.example', jwks, algorithms: ['RS256', 'ES256', 'PS256', 'PS384'], maxLifetimeS: 86400 },
+        { iss: 'https://b.example', jwks, algorithms: ['ES384', 'RS384'], maxLifetimeS: 1 },
+      ]);
+    });
+
+    it.each([
+      ['none', { algorithms: ['none'] }, /"none" is not allowed \(unsigned and HMAC/],
+      ['HS256', { algorithms: ['ES384', 'HS256'] }, /"HS256" is not allowed \(unsigned and HMAC/],
+      ['HS512', { algorithms: ['HS512'] }, /"HS512" is not allowed/],
+      ['RS512', { algorithms: ['RS512'] }, /"RS512" is not allowed \(only ES384, RS384, ES256, RS256, PS256, PS384/],
+      ['EdDSA', { algorithms: ['EdDSA'] }, /"EdDSA" is not allowed/],
+      ['a lower-case rs256', { algorithms: ['rs256'] }, /"rs256" is not allowed/],
+      ['maxLifetimeS 0', { maxLifetimeS: 0 }, /maxLifetimeS must be a whole number of seconds from 1 to 86400/],
+      ['maxLifetimeS over 24 h', { maxLifetimeS: 86401 }, /maxLifetimeS/],
+      ['maxLifetimeS 1.5', { maxLifetimeS: 1.5 }, /maxLifetimeS/],
+      ['maxLifetimeS as text', { maxLifetimeS: '3600' }, /maxLifetimeS/],
+    ])('stops start-up on %s, naming the issuer', (_name, extra, message) => {
+      const file = issuersFile([
+        { iss: 'https://ok.example', jwks },
+        { iss: 'https://odd.example', jwks, ...extra },
+      ]);
+      expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: file })).toThrow(message);
+      expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: file })).toThrow(
+        /CDS_TRUSTED_ISSUERS.*\[1\] \(https:\/\/odd\.example\)/
+      );
+    });
+
     it('requires https jwks_uri in production, except on loopback', () => {
       const plain = issuersFile([{ iss: 'https://a.example', jwks_uri: 'http://a.example/jwks.json' }]);
       expect(() => loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: plain })).toThrow(/https/);

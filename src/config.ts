@@ -8,9 +8,19 @@ import { parseAllowlist, type AllowlistEntry } from './fhir/allowlist';
 
 export type Mode = 'production' | 'development';
 
-/** JWT algorithms we accept (contract section 8; https://cds-hooks.hl7.org/2.0/#jwt-signing-algorithm). */
-export const JWT_ALGORITHMS = ['ES384', 'RS384'] as const;
+/**
+ * JWT algorithms an issuer may use (contract section 8; https://cds-hooks.hl7.org/2.0/#jwt-signing-algorithm):
+ * asymmetric only, never `none` or an HMAC. ES384 and RS384 unless the issuer's `algorithms` opts in to others.
+ */
+export const JWT_ALGORITHMS = ['ES384', 'RS384', 'ES256', 'RS256', 'PS256', 'PS384'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export const DEFAULT_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['ES384', 'RS384'];
+/**
+ * Bounds of an issuer's own `maxLifetimeS` (and of CDS_JWT_MAX_LIFETIME_S): at least 1 s, at most 24 h, the
+ * lifetime the Da Vinci CRD request generator gives its tokens. Longer-lived tokens would keep the replay cache
+ * remembering each `jti` for longer than a day for little gain.
+ */
+export const MAX_JWT_LIFETIME_S = 86400;
 
 /** A public JSON Web Key as found in a JWKS (members are checked loosely; jose checks the rest). */
 export interface PublicJwk {
@@ -26,6 +36,8 @@ export interface TrustedIssuer {
   jwksUri?: string;
   jwks?: { keys: PublicJwk[] };
   algorithms: readonly JwtAlgorithm[];
+  /** The issuer's own largest `exp − iat` (seconds), instead of CDS_JWT_MAX_LIFETIME_S; absent: that one. */
+  maxLifetimeS?: number;
 }
 
 /**
@@ -129,7 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     trustedIssuersFile,
     trustedIssuers,
     jwtSkewS: integer(env, 'CDS_JWT_SKEW_S', 60, 0, 3600),
-    jwtMaxLifetimeS: integer(env, 'CDS_JWT_MAX_LIFETIME_S', 300, 1, 86400),
+    jwtMaxLifetimeS: integer(env, 'CDS_JWT_MAX_LIFETIME_S', 300, 1, MAX_JWT_LIFETIME_S),
     fhirAllowlist: parseFhirAllowlist(value(env, 'CDS_FHIR_ALLOWLIST')),
     fhirTimeoutMs: integer(env, 'CDS_FHIR_TIMEOUT_MS', 1500, 1, 600000),
     deadlineMs: integer(env, 'CDS_DEADLINE_MS', 4000, 1, 600000),
@@ -309,7 +321,7 @@ function readTrustedIssuers(file: string, production: boolean): TrustedIssuer[] 
     if (!isObject(item)) {
       throw new ConfigError(name, `${where} is not an object`);
     }
-    const known = new Set(['iss', 'jwks_uri', 'jwks', 'algorithms']);
+    const known = new Set(['iss', 'jwks_uri', 'jwks', 'algorithms', 'maxLifetimeS']);
     const unknownKey = Object.keys(item).find((k) => !known.has(k));
     if (unknownKey) {
       throw new ConfigError(name, `${where} has an unknown member "${unknownKey}"`);
@@ -328,6 +340,9 @@ function readTrustedIssuers(file: string, production: boolean): TrustedIssuer[] 
       throw new ConfigError(name, `${where} (${iss}) must have exactly one of "jwks_uri" and "jwks"`);
     }
     const issuer: TrustedIssuer = { iss, algorithms: parseAlgorithms(item['algorithms'], `${where} (${iss})`) };
+    if (item['maxLifetimeS'] !== undefined) {
+      issuer.maxLifetimeS = parseMaxLifetime(item['maxLifetimeS'], `${where} (${iss})`);
+    }
     if (hasUri) {
       issuer.jwksUri = parseJwksUri(item['jwks_uri'], `${where} (${iss})`, production);
     } else {
@@ -339,21 +354,36 @@ function readTrustedIssuers(file: string, production: boolean): TrustedIssuer[] 
 
 function parseAlgorithms(v: unknown, where: string): JwtAlgorithm[] {
   if (v === undefined) {
-    return [...JWT_ALGORITHMS];
+    return [...DEFAULT_JWT_ALGORITHMS];
   }
   if (!Array.isArray(v) || v.length === 0) {
     throw new ConfigError('CDS_TRUSTED_ISSUERS', `${where}.algorithms must be a non-empty array`);
   }
-  return v.map((a: unknown) => {
+  const out: JwtAlgorithm[] = [];
+  for (const a of v as unknown[]) {
     const alg = JWT_ALGORITHMS.find((x) => x === a);
     if (!alg) {
-      throw new ConfigError(
-        'CDS_TRUSTED_ISSUERS',
-        `${where}.algorithms: ${JSON.stringify(a)} is not allowed (only ${JWT_ALGORITHMS.join(', ')})`
-      );
+      const why =
+        typeof a === 'string' && (a.toLowerCase() === 'none' || /^HS\d+$/i.test(a))
+          ? 'unsigned and HMAC tokens are never accepted'
+          : `only ${JWT_ALGORITHMS.join(', ')} are`;
+      throw new ConfigError('CDS_TRUSTED_ISSUERS', `${where}.algorithms: ${JSON.stringify(a)} is not allowed (${why})`);
     }
-    return alg;
-  });
+    if (!out.includes(alg)) {
+      out.push(alg);
+    }
+  }
+  return out;
+}
+
+function parseMaxLifetime(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_JWT_LIFETIME_S) {
+    throw new ConfigError(
+      'CDS_TRUSTED_ISSUERS',
+      `${where}.maxLifetimeS must be a whole number of seconds from 1 to ${MAX_JWT_LIFETIME_S} (24 h)`
+    );
+  }
+  return v;
 }
 
 function parseJwksUri(v: unknown, where: string, production: boolean): string {

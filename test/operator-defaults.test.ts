@@ -3,15 +3,20 @@
 // refuses to start without CDS_PUBLIC_BASE_URL or CDS_FHIR_ALLOWLIST, naming the variable; production 412
 // diagnostics say only that the data could not be fetched (no connection state, status or timing), while the log
 // line keeps the cause.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixtureRequest } from './helpers/live-app';
 import { jwksOf, makeKey, signToken, writeIssuersFile, type TestKey } from './helpers/keys';
-import { buildService, freePort, send, startService, type ServiceProcess } from './helpers/service-process';
+import {
+  buildService,
+  freePort,
+  runUntilExit,
+  send,
+  startService,
+  type ServiceProcess,
+} from './helpers/service-process';
 
-const ROOT = path.resolve(__dirname, '..');
 const BASE = 'http://cds.test';
 const ISS = 'https://ehr.defaults.test';
 const SERVICE_PATH = '/cds-services/blinatumomab-mmm';
@@ -52,30 +57,6 @@ function listeningAddresses(port: number): string[] {
     }
   }
   return out.sort();
-}
-
-/** Runs the built service until it exits (it is expected to refuse to start); resolves with its code and output. */
-async function runUntilExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const entry = buildService();
-  const port = await freePort();
-  const child = spawn(process.execPath, [entry], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: os.tmpdir(),
-      CDS_SERVICES_DIR: path.join(ROOT, 'cds-services'),
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, output };
 }
 
 let key: TestKey;

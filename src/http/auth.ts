@@ -113,7 +113,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     } catch {
       throw new Rejection('unreadable token');
     }
-    // https://cds-hooks.hl7.org/2.0/#jwt-signing-algorithm: never none, never HMAC; our allowlist is narrower.
+    // https://cds-hooks.hl7.org/2.0/#jwt-signing-algorithm: never none, never HMAC; only what the issuer opted in to.
     if (typeof header.alg !== 'string' || !issuer.algorithms.some((a) => a === header.alg)) {
       throw new Rejection(`algorithm ${String(header.alg)} not allowed`);
     }
@@ -144,7 +144,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     if (iat > nowS + skew) {
       throw new Rejection('iat in the future');
     }
-    if (exp - iat > config.jwtMaxLifetimeS) {
+    if (exp - iat > (issuer.maxLifetimeS ?? config.jwtMaxLifetimeS)) {
       throw new Rejection('lifetime over the maximum');
     }
     if (typeof jti !== 'string' || jti === '') {

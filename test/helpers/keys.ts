@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jose';
 
-export type TestAlg = 'ES384' | 'RS384';
+export type TestAlg = 'ES384' | 'RS384' | 'ES256' | 'RS256' | 'PS256' | 'PS384';
 
 export interface TestKey {
   alg: TestAlg;

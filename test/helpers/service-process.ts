@@ -286,6 +286,29 @@ export function send(
   });
 }
 
+/** Runs the built service until it exits (it is expected to refuse to start); resolves with its code and output. */
+export async function runUntilExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const entry = buildService();
+  const port = await freePort();
+  const child = spawn(process.execPath, [entry], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: os.tmpdir(),
+      CDS_SERVICES_DIR: path.join(ROOT, 'cds-services'),
+      ...env,
+      PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}
 
 /** Whether a process is alive (and not a zombie). */
 export function isAlive(pid: number): boolean {
