@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       audit: false,
       auditRetentionDays: 2190,
       workers: 1,
+      metrics: true,
       servicesDir: path.resolve('cds-services'),
       logLevel: 'info',
     });
@@ -78,6 +79,7 @@ describe('loadConfig', () => {
     ['CDS_AUDIT', 'maybe'],
     ['CDS_AUDIT_RETENTION_DAYS', '0'],
     ['CDS_WORKERS', '0'],
+    ['CDS_METRICS', 'sometimes'],
     ['CDS_LOG_LEVEL', 'loud'],
     ['CDS_PUBLIC_BASE_URL', 'not a url'],
     ['CDS_PUBLIC_BASE_URL', 'ftp://x.example'],

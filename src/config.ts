@@ -85,6 +85,8 @@ export interface Config {
   audit: boolean;
   auditRetentionDays: number;
   workers: number;
+  /** Serve GET /metrics (CDS_METRICS); off: 404, and nothing is collected. */
+  metrics: boolean;
   /** Absolute path. */
   servicesDir: string;
   logLevel: LogLevel;
@@ -154,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     audit: boolean(env, 'CDS_AUDIT', production),
     auditRetentionDays: integer(env, 'CDS_AUDIT_RETENTION_DAYS', 2190, 1, 100000),
     workers: integer(env, 'CDS_WORKERS', production ? os.availableParallelism() : 1, 1, 1024),
+    metrics: boolean(env, 'CDS_METRICS', true),
     servicesDir: path.resolve(value(env, 'CDS_SERVICES_DIR') ?? 'cds-services'),
     logLevel: parseLogLevel(value(env, 'CDS_LOG_LEVEL') ?? 'info'),
   };

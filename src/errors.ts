@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   'deadline-exceeded': { status: 503, issueType: 'timeout' },
   'audit-unavailable': { status: 503, issueType: 'transient' },
   'not-ready': { status: 503, issueType: 'transient' },
+  'metrics-unavailable': { status: 503, issueType: 'transient' },
   internal: { status: 500, issueType: 'exception' },
 } as const satisfies Record<string, { status: number; issueType: OperationOutcomeIssue['code'] }>;
 

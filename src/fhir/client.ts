@@ -49,7 +49,15 @@ export interface FhirSessionOptions {
   deadline: number;
   /** Largest response body read, in bytes (default 16 MiB); a larger one is unreadable. */
   maxBodyBytes?: number;
+  /**
+   * Told about every HTTP request sent (not those refused before sending): its outcome and seconds taken (metrics).
+   */
+  observe?: (outcome: FhirRequestOutcome, seconds: number) => void;
 }
+
+/** What one HTTP request gave: `ok` (a 200 with a JSON body), `not-found` (a read's 404 or 410), else the failure. */
+export type FhirRequestOutcome = 'ok' | 'not-found' | Extract<FhirFailureReason, SentFailure>;
+type SentFailure = 'http-status' | 'redirect' | 'unreadable-body' | 'timeout' | 'deadline' | 'network';
 
 export interface FhirSession {
   /** The `fhirServer` base URL, without a trailing slash. */
@@ -303,6 +311,22 @@ class FetchFhirSession implements FhirSession {
       byDeadline
         ? failure('deadline', `no answer before the call deadline (${limit} ms left)`)
         : failure('timeout', `no answer within ${limit} ms`);
+    const started = performance.now();
+    const result = await this.send(url, headers, controller, allowGone, timedOut).finally(() => clearTimeout(timer));
+    this.opts.observe?.(
+      result.ok ? (result.status === 200 ? 'ok' : 'not-found') : (result.reason as SentFailure),
+      (performance.now() - started) / 1000
+    );
+    return result;
+  }
+
+  private async send(
+    url: string,
+    headers: Record<string, string>,
+    controller: AbortController,
+    allowGone: boolean,
+    timedOut: () => FhirFailure
+  ): Promise<Fetched> {
     try {
       const response = await fetch(url, { method: 'GET', headers, redirect: 'manual', signal: controller.signal });
       const status = response.status;
@@ -330,8 +354,6 @@ class FetchFhirSession implements FhirSession {
         return timedOut();
       }
       return failure('network', networkMessage(error));
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

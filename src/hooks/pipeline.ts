@@ -5,7 +5,7 @@
 // calls it with a validated request.
 import type { FhirResource } from 'fhir/r4';
 import type { AllowlistEntry } from '../fhir/allowlist';
-import { openFhirSession, type FhirSession } from '../fhir/client';
+import { openFhirSession, type FhirSession, type FhirSessionOptions } from '../fhir/client';
 import type { LoadedService } from '../policy/types';
 import { evaluateOrders } from '../policy/evaluate';
 import { buildResponse } from '../cards/build';
@@ -25,6 +25,8 @@ export interface PipelineOptions {
   fhirMaxPages: number;
   /** Base URL clients call (CDS_PUBLIC_BASE_URL): the Questionnaire canonical hangs off it. */
   publicBaseUrl: string;
+  /** Told about every HTTP request sent to a FHIR server (metrics). */
+  observeFhir?: FhirSessionOptions['observe'];
 }
 
 export type HookHandler = (service: CdsService, call: HookCall, ctx: CallContext) => Promise<CdsResponse>;
@@ -100,6 +102,7 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
       timeoutMs: options.fhirTimeoutMs,
       maxPages: options.fhirMaxPages,
       deadline: ctx.deadline,
+      ...(options.observeFhir ? { observe: options.observeFhir } : {}),
     });
 
     let t = performance.now();
@@ -153,6 +156,10 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
     });
     ctx.timings.evaluate = elapsedSince(t);
     assertCallContinues(ctx);
+    ctx.decided = {
+      policy: plan.policy.id,
+      likelihoods: decisions.filter((d) => assessed.has(d.orderIndex)).map((d) => d.likelihood),
+    };
 
     t = performance.now();
     const response = buildResponse(plan.policy, decisions, {

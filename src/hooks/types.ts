@@ -160,6 +160,11 @@ export interface CallContext {
   /** How many draft orders were governed (set by the pipeline; the log line counts coverage cards without it). */
   governedOrders?: number;
   /**
+   * Set by the pipeline when a policy decided: its id and one likelihood per order under assessment (metrics; no
+   * clinical value).
+   */
+  decided?: { policy: string; likelihoods: string[] };
+  /**
    * What was dropped because it names another patient than `context.patientId` (contract section 2): prefetched or
    * fetched resources, and draft orders (not governed). Absent when nothing was.
    */

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import { HttpError } from '../errors';
 import type { CdsService } from '../hooks/services';
 import type { CallContext, CdsResponse, HookCall } from '../hooks/types';
+import type { ServiceMetrics } from '../metrics/metrics';
 import type { LoadedService } from '../policy/types';
 import type { SharedStore } from '../store/types';
 import { createAuthenticator, type AuthOptions } from './auth';
@@ -28,8 +29,17 @@ export interface AppDeps {
   buildQuestionnaire(service: LoadedService, baseUrl: string): Questionnaire;
   /** When a call is received (tests fix it); the deadline always runs on the real clock. */
   now?: () => Date;
+  /** GET /metrics and what it counts; absent when CDS_METRICS is off (then /metrics is a 404). */
+  metrics?: AppMetrics;
   /** JWKS fetching and clock knobs for tests. */
   authOptions?: Pick<AuthOptions, 'now' | 'jwksCooldownMs' | 'jwksCacheMaxAgeMs' | 'jwksTimeoutMs'>;
+}
+
+export interface AppMetrics {
+  /** This process's counters, which the routes feed. */
+  recorder: ServiceMetrics;
+  /** The text GET /metrics answers: this process's, or the whole cluster's (through the primary). */
+  text(): Promise<string>;
 }
 
 /**

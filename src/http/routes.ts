@@ -6,6 +6,7 @@ import { parseHookRequest } from '../hooks/validate';
 import type { CdsService } from '../hooks/services';
 import type { CallContext } from '../hooks/types';
 import { clip, logCall, summarizeResponse } from '../log';
+import { METRICS_CONTENT_TYPE, UNKNOWN } from '../metrics/metrics';
 import { auditHeaders } from '../store/redact';
 import type { AuditRecord } from '../store/types';
 import type { AppDeps } from './app';
@@ -164,6 +165,24 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       finished: false,
     };
     res.locals['call'] = state;
+    const recorder = deps.metrics?.recorder;
+    if (recorder) {
+      // Once the answer is out (an abandoned call, never answered, is not counted). The labels come from the served
+      // service, never from the URL: an id nobody serves is `unknown`.
+      res.once('finish', () => {
+        const seconds = (performance.now() - state.started) / 1000;
+        const served = cdsServices.get(state.ctx.serviceId);
+        const service = served?.id ?? UNKNOWN;
+        if (kind === 'feedback') {
+          recorder.observeFeedback(service, res.statusCode);
+          return;
+        }
+        recorder.observeCall(service, served?.hook ?? UNKNOWN, res.statusCode, seconds);
+        if (res.statusCode === 200 && state.ctx.decided) {
+          recorder.observeDecisions(service, state.ctx.decided.policy, state.ctx.decided.likelihoods);
+        }
+      });
+    }
     return state;
   }
 
@@ -291,6 +310,27 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       res.send(page);
     })
     .all(notAllowed('GET, OPTIONS'));
+
+  // Prometheus metrics (contract section 1, "Metrics"): no JWT, no patient data; CDS_METRICS=false leaves it a 404.
+  const metrics = deps.metrics;
+  if (metrics) {
+    router
+      .route('/metrics')
+      .get(async (_req, res) => {
+        let text: string;
+        try {
+          text = await metrics.text();
+        } catch (e) {
+          deps.logger.error({ err: { message: e instanceof Error ? e.message : String(e) } }, 'metrics unavailable');
+          throw new HttpError({ code: 'metrics-unavailable', message: 'The metrics could not be collected; retry.' });
+        }
+        res.status(200);
+        res.setHeader('Content-Type', METRICS_CONTENT_TYPE);
+        res.setHeader('Cache-Control', 'no-store');
+        res.send(text);
+      })
+      .all(notAllowed('GET, OPTIONS'));
+  }
 
   router
     .route('/health')

@@ -7,6 +7,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type pino from 'pino';
 import type { Config } from '../config';
+import { MetricsCollector } from '../metrics/cluster';
+import { ServiceMetrics } from '../metrics/metrics';
 import { serveSharedStore } from '../store/cluster-store';
 import { createFileStore } from '../store/file-store';
 import { SHUTDOWN_GRACE_MS } from './service';
@@ -29,6 +31,7 @@ interface WorkerState {
   worker: Worker;
   ready: boolean;
   unserve: () => void;
+  unwatch: () => void;
 }
 
 /**
@@ -43,6 +46,8 @@ export async function runPrimary(config: Config, logger: pino.Logger): Promise<v
     auditRetentionDays: config.auditRetentionDays,
     onError: (message, error) => reportError(logger, message, error),
   });
+  // The workers' metrics are summed here, with the primary's own process metrics (it serves no HTTP itself).
+  const collector = config.metrics ? new MetricsCollector(new ServiceMetrics({ processMetrics: true })) : undefined;
   const workers = new Map<number, WorkerState>();
   const restarts: number[] = [];
   let everyoneReady = false;
@@ -93,6 +98,7 @@ export async function runPrimary(config: Config, logger: pino.Logger): Promise<v
       worker,
       ready: false,
       unserve: serveSharedStore(worker, store, (message, error) => reportError(logger, message, error)),
+      unwatch: collector?.attach(worker) ?? ((): void => undefined),
     };
     workers.set(worker.id, state);
     worker.on('message', (message: unknown) => {
@@ -121,6 +127,7 @@ export async function runPrimary(config: Config, logger: pino.Logger): Promise<v
       return;
     }
     state.unserve();
+    state.unwatch();
     workers.delete(worker.id);
     if (stopping) {
       if (code !== 0) {

@@ -8,6 +8,8 @@ import { createHookHandler } from '../hooks/pipeline';
 import { buildCdsServices } from '../hooks/services';
 import { createApp } from '../http/app';
 import { loadServices } from '../policy/load';
+import { ServiceMetrics } from '../metrics/metrics';
+import type { AppMetrics } from '../http/app';
 import type { LoadedService } from '../policy/types';
 import type { SharedStore } from '../store/types';
 
@@ -52,14 +54,18 @@ export function loadServiceFolders(config: Config): LoadedService[] {
  * @param store - the shared store
  * @param services - the loaded services
  * @param now - the clock (tests fix it)
+ * @param metrics - what GET /metrics answers (default, when CDS_METRICS is on: this app's own counters, without
+ *   process metrics); ignored when CDS_METRICS is off
  */
 export function createServiceApp(
   config: Config,
   logger: pino.Logger,
   store: SharedStore,
   services: readonly LoadedService[],
-  now?: () => Date
+  now?: () => Date,
+  metrics?: AppMetrics
 ): ReturnType<typeof createApp> {
+  const served = config.metrics ? (metrics ?? ownMetrics(new ServiceMetrics())) : undefined;
   return createApp({
     config,
     services: new Map(services.map((s) => [s.id, s])),
@@ -71,10 +77,17 @@ export function createServiceApp(
       fhirTimeoutMs: config.fhirTimeoutMs,
       fhirMaxPages: config.fhirMaxPages,
       publicBaseUrl: config.publicBaseUrl,
+      ...(served ? { observeFhir: served.recorder.observeFhir.bind(served.recorder) } : {}),
     }),
     buildQuestionnaire,
     ...(now ? { now } : {}),
+    ...(served ? { metrics: served } : {}),
   });
+}
+
+/** GET /metrics answering one process's own metrics (CDS_WORKERS=1, the demo, tests). */
+export function ownMetrics(recorder: ServiceMetrics): AppMetrics {
+  return { recorder, text: () => recorder.render() };
 }
 
 /**
@@ -83,14 +96,16 @@ export function createServiceApp(
  * @param logger - the process's logger
  * @param store - the shared store (a FileStore alone, a ClusterStore in a worker)
  * @param services - the loaded services
+ * @param metrics - what GET /metrics answers (see createServiceApp)
  */
 export async function startService(
   config: Config,
   logger: pino.Logger,
   store: SharedStore,
-  services: LoadedService[]
+  services: LoadedService[],
+  metrics?: AppMetrics
 ): Promise<RunningService> {
-  const app = createServiceApp(config, logger, store, services);
+  const app = createServiceApp(config, logger, store, services, undefined, metrics);
 
   // A connection too slow to send its headers within 10 s, or its whole request within CDS_REQUEST_TIMEOUT_MS, gets
   // a 408 and is closed (node's own headersTimeout and requestTimeout).

@@ -2,7 +2,8 @@
 import type pino from 'pino';
 import type { Config } from '../config';
 import { createFileStore } from '../store/file-store';
-import { loadServiceFolders, startService } from './service';
+import { ServiceMetrics } from '../metrics/metrics';
+import { loadServiceFolders, ownMetrics, startService } from './service';
 import { logListening, onStopSignal, reportError } from './shared';
 
 /**
@@ -18,7 +19,8 @@ export async function runSingle(config: Config, logger: pino.Logger): Promise<vo
     auditRetentionDays: config.auditRetentionDays,
     onError: (message, error) => reportError(logger, message, error),
   });
-  const running = await startService(config, logger, store, services);
+  const metrics = config.metrics ? ownMetrics(new ServiceMetrics({ processMetrics: true })) : undefined;
+  const running = await startService(config, logger, store, services, metrics);
   logListening(logger, config, {
     port: running.port,
     services: running.services.map((s) => s.id),

@@ -3,6 +3,9 @@
 import type pino from 'pino';
 import type { Config } from '../config';
 import { createClusterStore } from '../store/cluster-store';
+import type { AppMetrics } from '../http/app';
+import { answerMetricsSnapshots, clusterMetricsSource } from '../metrics/cluster';
+import { ServiceMetrics } from '../metrics/metrics';
 import { loadServiceFolders, startService } from './service';
 import { READY, isShutdownMessage, onStopSignal, type ReadyMessage } from './shared';
 
@@ -14,7 +17,14 @@ import { READY, isShutdownMessage, onStopSignal, type ReadyMessage } from './sha
 export async function runWorker(config: Config, logger: pino.Logger): Promise<void> {
   const services = loadServiceFolders(config);
   const store = createClusterStore();
-  const running = await startService(config, logger, store, services);
+  let metrics: AppMetrics | undefined;
+  if (config.metrics) {
+    // Counted here, summed by the primary: a scrape at any worker answers for the whole cluster.
+    const recorder = new ServiceMetrics({ processMetrics: true });
+    answerMetricsSnapshots(recorder);
+    metrics = { recorder, text: clusterMetricsSource() };
+  }
+  const running = await startService(config, logger, store, services, metrics);
 
   let stopping = false;
   const stop = (why: string): void => {
