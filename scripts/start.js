@@ -3,6 +3,8 @@
 //   node scripts/start.js                 -> the service (dist/index.js), production build config
 //   node scripts/start.js --dev dev/demo  -> a development tool under src/dev (needs the dev dependencies)
 // Plain JavaScript on purpose: it must run before anything is compiled.
+// The entry point runs in this very process (no child), and package.json `exec`s node, so `npm start`'s own process
+// forwards SIGTERM and SIGINT straight to the service, which drains and exits, and npm exits with it.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
