@@ -1,12 +1,14 @@
 // Decisions -> the CDS Hooks response (contract sections 1, 5 and 6): cards sorted by kind then draft-order position,
 // cut to `max-cards`, and the CRD coverage-information `update` system actions, which neither `max-cards` nor, on the
 // primary hooks, `coverage-info: false` removes (CRD requires them there). The hook's rules: order-select gets no
-// documentation card and no `doc-needed` or `questionnaire`; order-dispatch repeats no unchanged assertion.
+// documentation card and no `doc-needed` or `questionnaire`; order-dispatch repeats no unchanged assertion. The
+// coverage-assertion-ids come resolved from the store (assertionsDue says which); the builder does no I/O.
 import { randomUUID } from 'node:crypto';
 import type { Action, Card, CdsResponse, HookName, HookRequest } from '../hooks/types';
 import type { CrdConfiguration } from '../hooks/crd-configuration';
 import { checkCombinedQuantity } from '../dosing/combined';
 import type { LoadedService, OrderDecision } from '../policy/types';
+import type { AssertionKey, AssertionOutcome } from '../store/types';
 import { buildCoverageCard } from './coverage-card';
 import { alreadyAsserted, buildCoverageSystemAction, outcomeFor } from './coverage-information';
 import { buildDocumentationCard } from './documentation';
@@ -39,6 +41,68 @@ export interface BuildResponseOptions {
    * only (order-select's draft orders that are not selected): they get no card and no system action.
    */
   assessed?: ReadonlySet<number>;
+  /**
+   * The coverage-assertion-id of each order under assessment that gets a system action, by `orderIndex`, resolved
+   * beforehand from the store (see {@link assertionsDue}); an order missing here gets a fresh one from `uuid`.
+   */
+  assertionIds?: ReadonlyMap<number, ResolvedAssertion>;
+}
+
+/** A coverage-assertion-id as the pipeline resolved it. */
+export interface ResolvedAssertion {
+  id: string;
+  /**
+   * True when the store kept or stored it: then an assertion the order already carries is ours only with this id.
+   * False for a fresh id used because the store failed (then the outcome alone is compared, as without a store).
+   */
+  kept: boolean;
+}
+
+/** An order whose system action needs a coverage-assertion-id, and what decides whether the stored one holds. */
+export interface AssertionDue {
+  orderIndex: number;
+  key: AssertionKey;
+  outcome: AssertionOutcome;
+}
+
+/**
+ * The orders of the call that get a coverage-information system action if anything is new (contract section 5):
+ * under assessment, with an id and an active Coverage, on a primary hook or with `coverage-info` on; a second
+ * draft order with an id already seen in the call gets none (one assertion per order: the first by position). Keyed
+ * by order id, Coverage, policy and policy version; the outcome is `covered` and `pa-needed` ("" when absent),
+ * which order-select and the primary hooks share, so the id is kept across hooks.
+ * @param service - the policy answering (per-policy and routed services alike)
+ * @param decisions - every governed order's decision
+ * @param opts - the hook, the orders under assessment and the CRD configuration
+ */
+export function assertionsDue(
+  service: LoadedService,
+  decisions: readonly OrderDecision[],
+  opts: Pick<BuildResponseOptions, 'hook' | 'assessed' | 'configuration'>
+): AssertionDue[] {
+  const secondary = (opts.hook ?? 'order-sign') === 'order-select';
+  if (!opts.configuration.coverageInfo && secondary) {
+    return [];
+  }
+  const due: AssertionDue[] = [];
+  const seen = new Set<string>();
+  for (const d of [...decisions].sort((a, b) => a.orderIndex - b.orderIndex)) {
+    const orderId = d.order.id;
+    if ((opts.assessed !== undefined && !opts.assessed.has(d.orderIndex)) || !d.orderRef || !orderId || !d.coverage) {
+      continue;
+    }
+    if (seen.has(orderId)) {
+      continue;
+    }
+    seen.add(orderId);
+    const outcome = outcomeFor(d.likelihood);
+    due.push({
+      orderIndex: d.orderIndex,
+      key: { orderId, coverage: d.coverage, policy: service.id, policyVersion: service.version },
+      outcome: { covered: outcome.covered, paNeeded: outcome.paNeeded ?? '' },
+    });
+  }
+  return due;
 }
 
 interface Entry {
@@ -72,11 +136,15 @@ export function buildResponse(
   /** The orders under assessment: only they get cards and system actions. */
   const ordered = all.filter((d) => opts.assessed === undefined || opts.assessed.has(d.orderIndex));
   const orderCount = all.length;
-  /** order-dispatch: the order already carries this assertion, so nothing about its coverage is new. */
+  const keptId = (decision: OrderDecision): string | undefined => {
+    const resolved = opts.assertionIds?.get(decision.orderIndex);
+    return resolved?.kept ? resolved.id : undefined;
+  };
+  /** order-dispatch: the order already carries our assertion (the kept id), so nothing about its coverage is new. */
   const unchanged = (decision: OrderDecision): boolean =>
     hook === 'order-dispatch' &&
     decision.coverage !== undefined &&
-    alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood));
+    alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood), keptId(decision));
 
   const entries: Entry[] = [];
   const add = (kind: CardKind, position: number, card: Card | undefined): void => {
@@ -147,10 +215,21 @@ export function buildResponse(
   // order-select `coverage-info: false` turns it off with the cards); `questionnaire` exactly when the likelihood is
   // needs-documentation on a primary hook.
   const systemActions: Action[] = [];
+  // One system action per order id: a second draft order with the same id gets none (see assertionsDue).
+  const asserted = new Set<string>();
   for (const decision of config.coverageInfo || !secondary ? ordered : []) {
+    const orderId = decision.order.id;
+    if (orderId !== undefined && asserted.has(orderId)) {
+      continue;
+    }
+    if (orderId !== undefined) {
+      asserted.add(orderId);
+    }
+    const resolved = opts.assertionIds?.get(decision.orderIndex);
     const action = buildCoverageSystemAction(service, decision, {
       receivedDate: opts.receivedDate,
-      assertionId: uuid(),
+      assertionId: resolved?.id ?? uuid(),
+      ...(resolved?.kept ? { keptAssertion: true } : {}),
       orderCount,
       questionnaire:
         decision.likelihood === 'needs-documentation' && !secondary

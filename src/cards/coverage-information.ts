@@ -38,8 +38,13 @@ export function outcomeFor(likelihood: Likelihood, opts: { secondary?: boolean }
 export interface CoverageInformationOptions {
   /** The UTC date the call was received (YYYY-MM-DD). */
   receivedDate: string;
-  /** Unique per order and call. */
+  /** The order's coverage-assertion-id: kept in the store per order, Coverage, policy and version (section 5). */
   assertionId: string;
+  /**
+   * `assertionId` is the stored one: an assertion the order already carries for the Coverage is ours (and, with the
+   * same outcome, nothing is sent) only when it carries this id.
+   */
+  keptAssertion?: boolean;
   /** `{canonical}|{version}`: present exactly when a documentation card is sent for this order. */
   questionnaire?: string;
   /** A secondary hook (order-select): no `doc-needed`, hence no `questionnaire`. */
@@ -202,11 +207,30 @@ function sameOutcome(a: CoverageOutcome, b: CoverageOutcome): boolean {
   return a.covered === b.covered && a.paNeeded === b.paNeeded && a.docNeeded === b.docNeeded;
 }
 
-/** True when the order as received already carries an assertion for `coverage` with the same outcome. */
-export function alreadyAsserted(order: MedicationRequest, coverage: string, outcome: CoverageOutcome): boolean {
+/** The coverage-assertion-id of an assertion, if readable. */
+export function assertionIdOf(ext: Extension): string | undefined {
+  const id: unknown = subValue(ext, 'coverage-assertion-id')?.valueString;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * True when the order as received already carries an assertion for `coverage` with the same outcome, and, when
+ * `assertionId` is given (the id kept in the store), with that id: only then is it our current assertion.
+ */
+export function alreadyAsserted(
+  order: MedicationRequest,
+  coverage: string,
+  outcome: CoverageOutcome,
+  assertionId?: string
+): boolean {
   return asExtensions(order.extension)
     .filter(isCoverageInformation)
-    .some((e) => coverageOf(e) === coverage && sameOutcome(readOutcome(e), outcome));
+    .some(
+      (e) =>
+        coverageOf(e) === coverage &&
+        sameOutcome(readOutcome(e), outcome) &&
+        (assertionId === undefined || assertionIdOf(e) === assertionId)
+    );
 }
 
 /**
@@ -299,7 +323,8 @@ export function buildCoverageSystemAction(
   if (!decision.orderRef || !decision.order.id || !decision.coverage) {
     return undefined;
   }
-  if (alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood, opts))) {
+  const kept = opts.keptAssertion ? opts.assertionId : undefined;
+  if (alreadyAsserted(decision.order, decision.coverage, outcomeFor(decision.likelihood, opts), kept)) {
     return undefined;
   }
   const ext = buildCoverageInformation(service, decision, opts);

@@ -169,4 +169,14 @@ export interface CallContext {
    * fetched resources, and draft orders (not governed). Absent when nothing was.
    */
   otherPatient?: { resources: number; draftOrders: number };
+  /**
+   * What a policy answered (set by the pipeline once the response is built), for the audit record: the policy (its
+   * order-sign service id) and version, the coverage-assertion-ids sent, and one decision per order under assessment.
+   */
+  answered?: {
+    policyId: string;
+    policyVersion: string;
+    assertionIds: string[];
+    decisions: Array<{ orderId?: string; likelihood: string; pathway?: string }>;
+  };
 }

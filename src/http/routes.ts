@@ -115,6 +115,13 @@ export function finishCall(
     record.iss = state.auth.iss;
     record.jti = state.auth.jti;
   }
+  const answered = state.ctx.answered;
+  if (answered) {
+    record.policyId = answered.policyId;
+    record.policyVersion = answered.policyVersion;
+    record.assertionIds = answered.assertionIds;
+    record.decisions = answered.decisions;
+  }
   if (state.body !== undefined) {
     record.request.body = state.body;
   } else {

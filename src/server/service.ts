@@ -78,6 +78,7 @@ export function createServiceApp(
       fhirMaxPages: config.fhirMaxPages,
       publicBaseUrl: config.publicBaseUrl,
       ...(served ? { observeFhir: served.recorder.observeFhir.bind(served.recorder) } : {}),
+      store,
     }),
     buildQuestionnaire,
     ...(now ? { now } : {}),
