@@ -229,6 +229,8 @@ describe('production', () => {
     const wrongAud = await signToken(es, { iss: INLINE_ISS, aud: AUD });
     expect401(await request(h.app).post(path).set('Authorization', `Bearer ${wrongAud}`).send(feedback));
     const ok = await signToken(es, { iss: INLINE_ISS, aud: `${BASE}${path}` });
+    // Feedback names a card the service issued (test/feedback.test.ts checks that over HTTP).
+    await h.store.rememberCards('svc-a', ['c-1']);
     const res = await request(h.app).post(path).set('Authorization', `Bearer ${ok}`).send(feedback);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({});

@@ -14,6 +14,15 @@ const SERVICE_PATH = `/cds-services/${SERVICE}`;
 const FEEDBACK_PATH = `${SERVICE_PATH}/feedback`;
 const ISS = 'https://ehr.cluster.test';
 const FIXTURE = path.resolve(__dirname, '..', 'fixtures', 'fhir', 'requests', 'adult-relapsed--other-drug--full.json');
+/** A governed order: its answer carries cards, which feedback may then name. */
+const GOVERNED = path.resolve(
+  __dirname,
+  '..',
+  'fixtures',
+  'fhir',
+  'requests',
+  'adult-relapsed-ph-neg-cycle1-stepup--full.json'
+);
 
 let key: TestKey;
 let service: ServiceProcess;
@@ -108,8 +117,18 @@ describe('a cluster of two workers', () => {
   });
 
   it('stores each feedback item once when copies reach both workers at the same time', async () => {
+    const issuing = await send(
+      service.port,
+      'POST',
+      SERVICE_PATH,
+      fs.readFileSync(GOVERNED, 'utf8'),
+      bearer(await token(SERVICE_PATH))
+    );
+    expect(issuing.status).toBe(200);
+    const cards = (JSON.parse(issuing.body) as { cards: Array<{ uuid: string }> }).cards.map((c) => c.uuid);
+    expect(cards.length).toBeGreaterThan(0);
     const items = Array.from({ length: 8 }, (_, i) => ({
-      card: `card-${i}`,
+      card: cards[i % cards.length]!,
       outcome: 'overridden',
       outcomeTimestamp: `2026-11-22T10:00:0${i}Z`,
       overrideReason: { userComment: `copy test ${i}` },
@@ -132,6 +151,7 @@ describe('a cluster of two workers', () => {
       .filter((f) => f.endsWith('.json'))
       .map((f) => JSON.parse(fs.readFileSync(path.join(folder, f), 'utf8')) as { item: { card: string } });
     expect(stored.map((s) => s.item.card).sort()).toEqual(items.map((i) => i.card).sort());
+    expect(new Set(stored.map((s) => JSON.stringify(s.item))).size).toBe(items.length);
     // Leftover temporary files would mean a lost write.
     expect(fs.readdirSync(folder).filter((f) => !f.endsWith('.json'))).toEqual([]);
 

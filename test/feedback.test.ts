@@ -4,6 +4,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { ERROR_SYSTEM } from '../src/errors';
 import { makeHarness, readAudit, type Harness } from './helpers/fake-http-deps';
+import { buildServiceApp, MMM, SINGLE_AGENT, type ServiceApp } from './helpers/service-app';
 
 const PATH = '/cds-services/svc-a/feedback';
 
@@ -31,10 +32,17 @@ function storedFiles(h: Harness, serviceId = 'svc-a'): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
 }
 
+/** The services of these fakes issued the cards the feedback names (the real app's are below). */
+async function issued(h: Harness): Promise<Harness> {
+  await h.store.rememberCards('svc-a', [accepted.card, overridden.card]);
+  await h.store.rememberCards('svc-b', [accepted.card]);
+  return h;
+}
+
 describe('POST /cds-services/:id/feedback', () => {
   let h: Harness;
   beforeEach(async () => {
-    h = await makeHarness();
+    h = await issued(await makeHarness());
   });
   afterEach(() => h.close());
 
@@ -171,7 +179,7 @@ describe('POST /cds-services/:id/feedback', () => {
   });
 
   it('is audited when auditing is on', async () => {
-    const audited = await makeHarness({ env: { CDS_AUDIT: 'on' } });
+    const audited = await issued(await makeHarness({ env: { CDS_AUDIT: 'on' } }));
     await request(audited.app)
       .post(PATH)
       .send({ feedback: [overridden] })
@@ -185,5 +193,113 @@ describe('POST /cds-services/:id/feedback', () => {
       response: { status: 200, body: {} },
     });
     await audited.close();
+  });
+});
+
+// Feedback bounds (contract section 8): at most 100 items a call, and only on cards this service issued, with the real
+// application and the cards its own answers carry.
+describe('feedback on the cards a service issued', () => {
+  const FIXTURE = path.resolve(
+    __dirname,
+    '..',
+    'fixtures',
+    'fhir',
+    'requests',
+    'adult-relapsed-ph-neg-cycle1-stepup--full.json'
+  );
+  let e: ServiceApp;
+  beforeEach(async () => {
+    e = await buildServiceApp();
+  });
+  afterEach(() => e.close());
+
+  async function cardsFrom(serviceId: string): Promise<string[]> {
+    const res = await request(e.app)
+      .post(`/cds-services/${serviceId}`)
+      .set('Content-Type', 'application/json')
+      .send(fs.readFileSync(FIXTURE, 'utf8'));
+    expect(res.status).toBe(200);
+    const uuids = (res.body as { cards: Array<{ uuid: string }> }).cards.map((c) => c.uuid);
+    expect(uuids.length).toBeGreaterThan(0);
+    return uuids;
+  }
+
+  function item(card: string, second = 0): Record<string, unknown> {
+    return {
+      card,
+      outcome: 'overridden',
+      outcomeTimestamp: new Date(Date.UTC(2026, 10, 22, 10, 0, second)).toISOString(),
+    };
+  }
+
+  function feedback(serviceId: string, items: unknown[]): request.Test {
+    return request(e.app)
+      .post(`/cds-services/${serviceId}/feedback`)
+      .send({ feedback: items });
+  }
+
+  function stored(serviceId: string): number {
+    const dir = path.join(e.dataDir, 'feedback', serviceId);
+    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length : 0;
+  }
+
+  function unknownCards(res: request.Response): unknown[] {
+    expect(res.status).toBe(400);
+    const body = res.body as { issue: Array<{ code: string; details: unknown; expression?: string[] }> };
+    for (const issue of body.issue) {
+      expect(issue.code).toBe('not-found');
+      expect(issue.details).toEqual({ coding: [{ system: ERROR_SYSTEM, code: 'unknown-card' }] });
+    }
+    return body.issue.map((i) => i.expression);
+  }
+
+  it('accepts feedback on every card an answer carried', async () => {
+    const cards = await cardsFrom(MMM);
+    await feedback(
+      MMM,
+      cards.map((c) => item(c))
+    ).expect(200, '{}');
+    expect(stored(MMM)).toBe(cards.length);
+  });
+
+  it('400 unknown-card for a card never issued, naming each such item, and stores none of the call', async () => {
+    const [card] = await cardsFrom(MMM);
+    const never = '5b4c0a4e-0000-4000-8000-000000000001';
+    expect(unknownCards(await feedback(MMM, [item(never)]))).toEqual([['feedback[0].card']]);
+    expect(unknownCards(await feedback(MMM, [item(card!), item(never, 1), item(card!, 2), item('x', 3)]))).toEqual([
+      ['feedback[1].card'],
+      ['feedback[3].card'],
+    ]);
+    expect(stored(MMM)).toBe(0);
+  });
+
+  it('checks the card per service: a card of one service is unknown to the others', async () => {
+    const [card] = await cardsFrom(MMM);
+    expect(unknownCards(await feedback(SINGLE_AGENT, [item(card!)]))).toEqual([['feedback[0].card']]);
+    expect(unknownCards(await feedback('blinatumomab-order-sign', [item(card!)]))).toEqual([['feedback[0].card']]);
+    // The routed service remembers the cards it issued itself.
+    const [routed] = await cardsFrom('blinatumomab-order-sign');
+    await feedback('blinatumomab-order-sign', [item(routed!)]).expect(200);
+    expect(unknownCards(await feedback(MMM, [item(routed!)]))).toEqual([['feedback[0].card']]);
+  });
+
+  it('400 invalid-feedback for more than 100 items in one call; 100 are accepted', async () => {
+    const [card] = await cardsFrom(MMM);
+    const many = Array.from({ length: 101 }, (_, i) => ({
+      ...item(card!),
+      outcomeTimestamp: new Date(Date.UTC(2026, 10, 22, 10, 0, 0, i)).toISOString(),
+    }));
+    const res = await feedback(MMM, many);
+    expect(res.status).toBe(400);
+    expect(res.body.issue).toHaveLength(1);
+    expect(res.body.issue[0]).toMatchObject({
+      code: 'invalid',
+      details: { coding: [{ system: ERROR_SYSTEM, code: 'invalid-feedback' }] },
+      expression: ['feedback'],
+    });
+    expect(res.body.issue[0].diagnostics).toMatch(/at most 100/);
+    expect(stored(MMM)).toBe(0);
+    await feedback(MMM, many.slice(0, 100)).expect(200);
+    expect(stored(MMM)).toBe(100);
   });
 });

@@ -569,12 +569,14 @@ describe('the routed services read the payer from the active Coverages', () => {
   });
 
   test('feedback on a routed service is accepted', async () => {
+    // On a card the routed service issued (feedback on any other is 400 unknown-card, test/feedback.test.ts).
+    const [card] = (await ok('blinatumomab-order-sign', fixture(BASELINE))).cards;
     const res = await request(h.app)
       .post('/cds-services/blinatumomab-order-sign/feedback')
       .send({
         feedback: [
           {
-            card: '5b4c0a4e-0000-4000-8000-000000000001',
+            card: card!.uuid,
             outcome: 'overridden',
             outcomeTimestamp: '2026-11-22T10:00:00Z',
           },

@@ -13,7 +13,7 @@ import type { SharedStore } from '../store/types';
 import { createAuthenticator, type AuthOptions } from './auth';
 import { cors } from './cors';
 import { forCaller, sendError, toHttpError } from './errors';
-import { createRoutes, finishCall, type CallState } from './routes';
+import { auditCall, createRoutes, finishCall, type CallState } from './routes';
 
 export interface AppDeps {
   config: Config;
@@ -68,8 +68,10 @@ export function createApp(deps: AppDeps): express.Express {
     next(new HttpError({ code: 'not-found', message: 'Not found.' }));
   });
 
-  // The one error handler: OperationOutcome bodies, never a stack trace (contract section 3).
-  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  // The one error handler: OperationOutcome bodies, never a stack trace (contract section 3). The audit record of an
+  // authenticated call is written before the answer (contract section 8); the audit comes last in the order of
+  // checks (section 3), so an error answer stays what it is when its record cannot be written (logged).
+  app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
     const { error, unexpected } = toHttpError(err);
     if (unexpected) {
       const e = err instanceof Error ? err : new Error(String(err));
@@ -85,15 +87,21 @@ export function createApp(deps: AppDeps): express.Express {
     const allow = (err as { allow?: unknown }).allow;
     const state = res.locals['call'] as CallState | undefined;
     const sent = forCaller(error, deps.config.production, (cause) => state?.ctx.errors.push(cause));
+    if (state && !state.finished) {
+      await auditCall(deps, req, state, sent.status, sent.toOperationOutcome());
+    }
+    if (res.headersSent) {
+      return;
+    }
     const body = sendError(res, sent, typeof allow === 'string' ? allow : undefined);
     if (state) {
       finishCall(
         deps,
         req,
         state,
-        error.status,
+        sent.status,
         body,
-        error.issues.map((i) => i.code)
+        sent.issues.map((i) => i.code)
       );
     }
   });

@@ -1,5 +1,5 @@
-// Feedback requests (https://cds-hooks.hl7.org/2.0/#feedback; checklist F-1..F-4): validated with a schema compiled
-// once; a 400 `invalid-feedback` names the first bad item's member (`feedback[2].outcome`).
+// Feedback requests (https://cds-hooks.hl7.org/2.0/#feedback; checklist F-1..F-4): at most 100 items, validated with a
+// schema compiled once; a 400 `invalid-feedback` names the first bad item's member (`feedback[2].outcome`).
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { HttpError, type ErrorIssue } from '../errors';
@@ -11,6 +11,9 @@ import type { FeedbackItem } from '../store/types';
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
 addFormats(ajv, ['date-time']);
 const validateFeedback = ajv.compile(feedbackSchema);
+
+/** The most feedback items one call may carry (contract section 8). */
+export const MAX_FEEDBACK_ITEMS = 100;
 
 function describe(path: string, keyword: string): string {
   if (keyword === 'required') {
@@ -39,6 +42,15 @@ function describe(path: string, keyword: string): string {
 export function parseFeedback(body: unknown): FeedbackItem[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError({ code: 'invalid-feedback', message: 'The request body must be a JSON object.' });
+  }
+  // Counted before the items are validated, so that a huge list costs no validation either.
+  const list = (body as { feedback?: unknown }).feedback;
+  if (Array.isArray(list) && list.length > MAX_FEEDBACK_ITEMS) {
+    throw new HttpError({
+      code: 'invalid-feedback',
+      message: `feedback carries ${list.length} items; at most ${MAX_FEEDBACK_ITEMS} are accepted in one call.`,
+      expression: 'feedback',
+    });
   }
   if (!validateFeedback(body)) {
     // `if`/`then` adds a summary error beside the real one: skip it, then take the first error of the first bad

@@ -61,7 +61,7 @@ function elapsed(since: number): number {
 }
 
 /**
- * Writes the call's one log line and, for authenticated calls when auditing is on, its audit record.
+ * Writes the call's one log line (once).
  * @param deps - the app's dependencies
  * @param req - the request
  * @param state - the call's bookkeeping
@@ -71,7 +71,7 @@ function elapsed(since: number): number {
  */
 export function finishCall(
   deps: AppDeps,
-  req: Request,
+  _req: Request,
   state: CallState,
   status: number,
   body: unknown,
@@ -97,9 +97,29 @@ export function finishCall(
     iss: state.auth?.iss,
     jti: state.auth?.jti,
   });
+}
+
+/**
+ * Writes the audit record of an authenticated call, when auditing is on, before its answer is sent (contract
+ * section 8).
+ * @param deps - the app's dependencies
+ * @param req - the request
+ * @param state - the call's bookkeeping
+ * @param status - the status about to be sent
+ * @param body - the body about to be sent
+ * @returns false when the record could not be written (logged)
+ */
+export async function auditCall(
+  deps: AppDeps,
+  req: Request,
+  state: CallState,
+  status: number,
+  body: unknown
+): Promise<boolean> {
   if (!state.authenticated || !deps.config.audit) {
-    return;
+    return true;
   }
+  const durationMs = performance.now() - state.started;
   const record: AuditRecord = {
     time: state.ctx.receivedAt.toISOString(),
     kind: state.kind,
@@ -127,12 +147,35 @@ export function finishCall(
   } else {
     record.request.bodyNote = state.bodyNote;
   }
-  deps.store.appendAudit(record).catch((e: unknown) => {
-    deps.logger.error(
-      { err: { message: e instanceof Error ? e.message : String(e) }, serviceId: state.serviceId },
-      'audit write failed'
-    );
+  try {
+    await deps.store.appendAudit(record);
+    return true;
+  } catch (e) {
+    storeFailed(deps, state, 'audit write failed', e);
+    return false;
+  }
+}
+
+function storeFailed(deps: AppDeps, state: CallState, message: string, e: unknown): void {
+  state.ctx.errors.push({ where: 'store', message });
+  deps.logger.error(
+    { err: { message: e instanceof Error ? e.message : String(e) }, serviceId: state.serviceId },
+    message
+  );
+}
+
+/** 503 `audit-unavailable` (contract section 8): CRD requires every call to be retained. */
+export function auditUnavailable(): HttpError {
+  return new HttpError({
+    code: 'audit-unavailable',
+    message: 'The call could not be recorded, so it is not answered; try again.',
   });
+}
+
+/** The uuids of the cards of a response. */
+function cardUuids(response: { cards?: unknown }): string[] {
+  const cards = Array.isArray(response.cards) ? (response.cards as Array<{ uuid?: unknown }>) : [];
+  return cards.map((c) => c.uuid).filter((u): u is string => typeof u === 'string' && u !== '');
 }
 
 /**
@@ -248,6 +291,26 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       t = performance.now();
       const response = await deps.handleCall(service, request, state.ctx);
       state.ctx.timings['handle'] = elapsed(t);
+      // Before the answer (contract section 8): the cards' uuids are remembered, so that feedback on them is
+      // accepted, then the audit record is written. In production a failure of either answers 503.
+      t = performance.now();
+      const uuids = cardUuids(response);
+      let recorded = true;
+      if (uuids.length > 0) {
+        try {
+          await deps.store.rememberCards(service.id, uuids);
+        } catch (e) {
+          storeFailed(deps, state, 'issued cards write failed', e);
+          recorded = false;
+        }
+      }
+      if (recorded) {
+        recorded = await auditCall(deps, req, state, 200, response);
+      }
+      state.ctx.timings['store'] = elapsed(t);
+      if (!recorded && config.production) {
+        throw auditUnavailable();
+      }
       // https://cds-hooks.hl7.org/2.0/#http-response-1
       res.setHeader('Cache-Control', 'no-store');
       res.status(200).json(response);
@@ -265,6 +328,18 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       const { service, body } = await admit(req, res, state);
       const items = parseFeedback(body);
       state.feedback = { received: items.length, stored: 0 };
+      // Only cards this service issued (contract section 8), all checked before any item is stored.
+      const issued = await Promise.all(items.map((item) => deps.store.isIssuedCard(service.id, item.card)));
+      const unknown = issued.flatMap((known, i) => (known ? [] : [i]));
+      if (unknown.length > 0) {
+        throw new HttpError(
+          unknown.map((i) => ({
+            code: 'unknown-card' as const,
+            message: `feedback[${i}].card is not a card this service issued.`,
+            expression: `feedback[${i}].card`,
+          }))
+        );
+      }
       // One item at a time, so that the same card twice in one call is stored once.
       for (const item of items) {
         if (await deps.store.putFeedback(service.id, item)) {
@@ -272,6 +347,9 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
         }
       }
       const response = {};
+      if (!(await auditCall(deps, req, state, 200, response)) && config.production) {
+        throw auditUnavailable();
+      }
       res.status(200).json(response);
       finishCall(deps, req, state, 200, response);
     })
