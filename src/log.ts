@@ -60,6 +60,8 @@ export interface CallLogEntry {
   outcome?: OutcomeSummary;
   /** Feedback calls: items received and newly stored. */
   feedback?: { received: number; stored: number };
+  /** The client closed the connection before the answer: the work stopped and nothing was sent. */
+  abandoned?: boolean;
   /** The verified token's issuer and id (never the token). */
   iss?: string;
   jti?: string;
@@ -108,6 +110,9 @@ export function logCall(logger: pino.Logger, entry: CallLogEntry): void {
   }
   if (entry.errorCodes?.length) {
     line['errorCodes'] = entry.errorCodes;
+  }
+  if (entry.abandoned) {
+    line['abandoned'] = true;
   }
   if (entry.outcome) {
     line['outcome'] = entry.outcome;

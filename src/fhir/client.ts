@@ -4,6 +4,7 @@
 // back as values (FhirFailure), never as exceptions. The access token is sent as a bearer token and never logged or
 // placed in a message.
 import type { Bundle, BundleEntry, FhirResource } from 'fhir/r4';
+import { CallAbandoned } from '../errors';
 import type { HookEnvelope } from '../hooks/types';
 import { isUsableUrl, type AllowlistEntry } from './allowlist';
 
@@ -47,6 +48,11 @@ export interface FhirSessionOptions {
   maxPages: number;
   /** Epoch milliseconds after which no request runs (CDS_DEADLINE_MS from the call's start). */
   deadline: number;
+  /**
+   * Aborted when the call's client has gone (contract section 2): no request is sent after that, the ones in flight
+   * are cancelled, and every session method then rejects with the signal's reason (a `CallAbandoned`).
+   */
+  signal?: AbortSignal;
   /** Largest response body read, in bytes (default 16 MiB); a larger one is unreadable. */
   maxBodyBytes?: number;
   /**
@@ -124,6 +130,13 @@ export function openFhirSession(request: HookEnvelope, opts: FhirSessionOptions)
   }
   const token = request.fhirAuthorization?.access_token;
   return new FetchFhirSession(check.base, typeof token === 'string' && token !== '' ? token : undefined, opts);
+}
+
+/** Rejects with the reason of an aborted call signal (the client has gone), so that nothing more is fetched. */
+function throwIfAbandoned(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw signal.reason instanceof CallAbandoned ? signal.reason : new CallAbandoned();
+  }
 }
 
 function failure(reason: FhirFailureReason, message: string, status?: number): FhirFailure {
@@ -291,6 +304,8 @@ class FetchFhirSession implements FhirSession {
 
   /** One GET. 200 gives the parsed body; 404 and 410 are passed through when `allowGone`; anything else fails. */
   private async get(url: string, allowGone: boolean): Promise<Fetched> {
+    const gone = this.opts.signal;
+    throwIfAbandoned(gone);
     if (!isUsableUrl(url, this.opts.allowlist)) {
       return failure('not-allowlisted', 'the URL is not allowed by CDS_FHIR_ALLOWLIST');
     }
@@ -312,7 +327,13 @@ class FetchFhirSession implements FhirSession {
         ? failure('deadline', `no answer before the call deadline (${limit} ms left)`)
         : failure('timeout', `no answer within ${limit} ms`);
     const started = performance.now();
-    const result = await this.send(url, headers, controller, allowGone, timedOut).finally(() => clearTimeout(timer));
+    const cancel = (): void => controller.abort();
+    gone?.addEventListener('abort', cancel, { once: true });
+    const result = await this.send(url, headers, controller, allowGone, timedOut).finally(() => {
+      clearTimeout(timer);
+      gone?.removeEventListener('abort', cancel);
+    });
+    throwIfAbandoned(gone);
     this.opts.observe?.(
       result.ok ? (result.status === 200 ? 'ok' : 'not-found') : (result.reason as SentFailure),
       (performance.now() - started) / 1000

@@ -193,12 +193,14 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
       timeoutMs: options.fhirTimeoutMs,
       maxPages: options.fhirMaxPages,
       deadline: ctx.deadline,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(options.observeFhir ? { observe: options.observeFhir } : {}),
     });
 
     let t = performance.now();
     const { request, assessed, medicationExpression } = await ordersUnderAssessment(service.hook, call, session, ctx);
     ctx.timings.orders = elapsedSince(t);
+    assertCallContinues(ctx);
 
     t = performance.now();
     const target = service.target;

@@ -29,7 +29,7 @@ const CONTEXT_FIELDS: Readonly<Record<HookName, readonly string[]>> = {
   'order-dispatch': ['context.patientId', 'context.dispatchedOrders', 'context.performer'],
 };
 
-/** Most `dispatchedOrders` in one call (each may cost a FHIR read): the contract's `CDS_MAX_DRAFT_ORDERS` default. */
+/** Most `draftOrders` entries, and most `dispatchedOrders`, in one call: the default of `CDS_MAX_DRAFT_ORDERS`. */
 export const DEFAULT_MAX_ORDERS = 100;
 
 const EXPECTATIONS: Readonly<Record<string, string>> = {
@@ -109,7 +109,10 @@ function normalizeDraftOrders(draftOrders: Record<string, unknown>): Bundle {
 }
 
 export interface ParseOptions {
-  /** Most `context.dispatchedOrders` entries (default DEFAULT_MAX_ORDERS); more is 400 `too-many-orders`. */
+  /**
+   * Most `context.draftOrders` entries, and most `context.dispatchedOrders` (each may cost a read), in one call
+   * (CDS_MAX_DRAFT_ORDERS, default DEFAULT_MAX_ORDERS); more is 400 `too-many-orders`.
+   */
   maxOrders?: number;
 }
 
@@ -143,6 +146,15 @@ export function parseHookRequest(body: unknown, hook: HookName, options: ParseOp
     throw new HttpError(fieldIssues(validateContext.errors, 'context', CONTEXT_FIELDS[hook]));
   }
   const maxOrders = options.maxOrders ?? DEFAULT_MAX_ORDERS;
+  const draftEntries = isObject(rawContext['draftOrders']) ? rawContext['draftOrders']['entry'] : undefined;
+  if (Array.isArray(draftEntries) && draftEntries.length > maxOrders) {
+    // Contract section 2: refused before any read or evaluation, whatever the entries hold.
+    throw new HttpError({
+      code: 'too-many-orders',
+      expression: 'context.draftOrders.entry',
+      message: `context.draftOrders has ${draftEntries.length} entries; at most ${maxOrders} are accepted in one call (CDS_MAX_DRAFT_ORDERS).`,
+    });
+  }
   const dispatched = rawContext['dispatchedOrders'];
   if (hook === 'order-dispatch' && Array.isArray(dispatched) && dispatched.length > maxOrders) {
     throw new HttpError({

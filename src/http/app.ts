@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Questionnaire } from 'fhir/r4';
 import type pino from 'pino';
 import type { Config } from '../config';
-import { HttpError } from '../errors';
+import { CallAbandoned, HttpError } from '../errors';
 import type { CdsService } from '../hooks/services';
 import type { CallContext, CdsResponse, HookCall } from '../hooks/types';
 import type { ServiceMetrics } from '../metrics/metrics';
@@ -13,7 +13,7 @@ import type { SharedStore } from '../store/types';
 import { createAuthenticator, type AuthOptions } from './auth';
 import { cors } from './cors';
 import { forCaller, sendError, toHttpError } from './errors';
-import { auditCall, createRoutes, finishCall, type CallState } from './routes';
+import { ABANDONED_STATUS, auditCall, createRoutes, finishCall, type CallState } from './routes';
 
 export interface AppDeps {
   config: Config;
@@ -72,6 +72,18 @@ export function createApp(deps: AppDeps): express.Express {
   // authenticated call is written before the answer (contract section 8); the audit comes last in the order of
   // checks (section 3), so an error answer stays what it is when its record cannot be written (logged).
   app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const call = res.locals['call'] as CallState | undefined;
+    if (err instanceof CallAbandoned || (call?.ctx.signal?.aborted && !res.headersSent)) {
+      // The client has gone (contract section 2): nothing is sent; the log line and the audit record say so.
+      if (call && !call.finished) {
+        call.abandoned = true;
+        call.ctx.notes.push('the client closed the connection before the answer: the work stopped');
+        await auditCall(deps, req, call, ABANDONED_STATUS, undefined);
+        finishCall(deps, req, call, ABANDONED_STATUS, undefined);
+      }
+      res.destroy();
+      return;
+    }
     const { error, unexpected } = toHttpError(err);
     if (unexpected) {
       const e = err instanceof Error ? err : new Error(String(err));

@@ -1,7 +1,7 @@
 // The routes: thin handlers that call the modules (house style 3.3). Each cites its spec section.
 import { Router, type Request, type Response } from 'express';
 import { buildPolicyPage, POLICY_PAGE_CSP } from '../cards/policy-page';
-import { HttpError } from '../errors';
+import { CallAbandoned, HttpError } from '../errors';
 import { parseHookRequest } from '../hooks/validate';
 import type { CdsService } from '../hooks/services';
 import type { CallContext } from '../hooks/types';
@@ -29,8 +29,16 @@ export interface CallState {
   body?: unknown;
   bodyNote: string;
   feedback?: { received: number; stored: number };
+  /** The client closed the connection before the answer (contract section 2): the work stopped, nothing was sent. */
+  abandoned?: boolean;
   finished: boolean;
 }
+
+/**
+ * The status a call's log line and audit record give an abandoned call: nginx's "client closed request". It is never
+ * sent (there is nobody to send it to).
+ */
+export const ABANDONED_STATUS = 499;
 
 /** 405 with an `Allow` header. */
 class MethodNotAllowed extends HttpError {
@@ -91,6 +99,7 @@ export function finishCall(
     status,
     durationMs,
     errorCodes,
+    ...(state.abandoned ? { abandoned: true } : {}),
     ctx: state.ctx,
     outcome: state.kind === 'service' && status === 200 ? summarizeResponse(body, state.ctx) : undefined,
     feedback: state.feedback,
@@ -128,6 +137,9 @@ export async function auditCall(
     response: { status, body },
     durationMs: Math.round(durationMs * 10) / 10,
   };
+  if (state.abandoned) {
+    record.abandoned = true;
+  }
   if (state.ctx.hookInstance) {
     record.hookInstance = state.ctx.hookInstance;
   }
@@ -215,6 +227,17 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       finished: false,
     };
     res.locals['call'] = state;
+    if (kind === 'service') {
+      // Contract section 2: a call whose client has gone stops (no further fetches, no further evaluation). The
+      // answer's own end closes the response too, but then it has finished.
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) {
+          gone.abort(new CallAbandoned());
+        }
+      });
+      state.ctx.signal = gone.signal;
+    }
     const recorder = deps.metrics?.recorder;
     if (recorder) {
       // Once the answer is out (an abandoned call, never answered, is not counted). The labels come from the served
@@ -286,11 +309,15 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
         state.ctx.hookInstance = hookInstance;
       }
       let t = performance.now();
-      const request = parseHookRequest(body, service.hook);
+      const request = parseHookRequest(body, service.hook, { maxOrders: config.maxDraftOrders });
       state.ctx.timings['validate'] = elapsed(t);
       t = performance.now();
       const response = await deps.handleCall(service, request, state.ctx);
       state.ctx.timings['handle'] = elapsed(t);
+      if (state.ctx.signal?.aborted) {
+        // Gone while the last stage ran: nobody to answer (and no card was issued).
+        throw new CallAbandoned();
+      }
       // Before the answer (contract section 8): the cards' uuids are remembered, so that feedback on them is
       // accepted, then the audit record is written. In production a failure of either answers 503.
       t = performance.now();
