@@ -5,7 +5,9 @@
 // replayed at start-up (the last line of a key wins). A kept id is written again, at most once a day per key, so
 // that an assertion in use is never dropped by the retention (CDS_AUDIT_RETENTION_DAYS): day files older than it are
 // deleted, and the assertions last written in them are forgotten. One writer (this process; with several workers the
-// cluster primary); each line is one append, and a line torn by a crash is skipped on replay.
+// cluster primary); lines go through the file store's appender (batched, one fdatasync per batch, a failed batch cut
+// back off the file), so an id is answered only once its line is on disk; a line torn by a crash is skipped on
+// replay.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AssertionKey, AssertionOutcome } from './types';
@@ -58,13 +60,15 @@ export interface AssertionJournalOptions {
   dir: string;
   retentionDays: number;
   now: () => number;
+  /** Appends `data` to `file` and resolves once it is on disk (the file store's appender); appends run in order. */
+  append: (file: string, data: string) => Promise<void>;
 }
 
 /** The assertion memory of one process; {@link open} it before use. */
 export class AssertionJournal {
   private readonly entries = new Map<string, Entry>();
-  /** One append at a time, so lines never interleave. */
-  private chain: Promise<void> = Promise.resolve();
+  /** The appends not yet settled (flush). */
+  private readonly unsettled = new Set<Promise<void>>();
 
   constructor(private readonly options: AssertionJournalOptions) {}
 
@@ -142,7 +146,7 @@ export class AssertionJournal {
 
   /** Waits for the appends under way. */
   async flush(): Promise<void> {
-    await this.chain;
+    await Promise.allSettled([...this.unsettled]);
   }
 
   /** Sets the entry now (later calls see it at once) and appends its line; a failed append restores the previous. */
@@ -155,8 +159,12 @@ export class AssertionJournal {
       id: value.id,
     })}\n`;
     const file = this.fileOf(value.day);
-    const durable = this.chain.then(() => fs.appendFile(file, line, { encoding: 'utf8', mode: 0o600 }));
-    this.chain = durable.catch(() => undefined);
+    const durable = this.options.append(file, line);
+    this.unsettled.add(durable);
+    const settled = (): void => {
+      this.unsettled.delete(durable);
+    };
+    durable.then(settled, settled);
     const entry: Entry = { ...value, durable };
     this.entries.set(k, entry);
     durable.catch(() => {

@@ -164,6 +164,7 @@ export class FileStore implements SharedStore {
       dir: path.join(options.dataDir, 'assertions'),
       retentionDays: options.auditRetentionDays,
       now: this.now,
+      append: (file, data) => this.appender.append(file, data),
     });
   }
 
@@ -338,6 +339,7 @@ export class FileStore implements SharedStore {
   /** Waits for the writes under way (not part of SharedStore: tests and shutdown use it). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+    await this.assertions.flush();
   }
 
   async close(): Promise<void> {
@@ -346,6 +348,7 @@ export class FileStore implements SharedStore {
       clearInterval(t);
     }
     await Promise.allSettled([...this.pending]);
+    await this.assertions.flush();
   }
 
   /**
