@@ -106,6 +106,23 @@ describe('loadConfig', () => {
     expect(parseByteSize('X', '1.5mb')).toBe(1.5 * 1024 * 1024);
   });
 
+  it('reads CDS_DATABASE_URL, and refuses anything but a postgresql:// URL without repeating it', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+    const url = 'postgresql://cds:s3cret@db.example:5432/cds?sslmode=require';
+    expect(loadConfig({ CDS_DATABASE_URL: url }).databaseUrl).toBe(url);
+    expect(loadConfig({ CDS_DATABASE_URL: 'postgres://db/cds' }).databaseUrl).toBe('postgres://db/cds');
+    for (const bad of ['mysql://u:s3cret@db/cds', 'not a url s3cret']) {
+      let message = '';
+      try {
+        loadConfig({ CDS_DATABASE_URL: bad });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/^Configuration error in CDS_DATABASE_URL: /);
+      expect(message).not.toContain('s3cret');
+    }
+  });
+
   it('turns auditing and workers on in production', () => {
     const file = issuersFile([{ iss: 'https://ehr.example.org', jwks }]);
     const c = loadConfig({ ...PROD, CDS_TRUSTED_ISSUERS: file });

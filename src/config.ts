@@ -82,6 +82,8 @@ export interface Config {
   bodyLimit: number;
   /** Absolute path. */
   dataDir: string;
+  /** CDS_DATABASE_URL: the PostgreSQL store instead of files (it may hold a password: never log it). */
+  databaseUrl?: string;
   audit: boolean;
   auditRetentionDays: number;
   workers: number;
@@ -153,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     corsOrigins: parseCorsOrigins(value(env, 'CDS_CORS_ORIGINS') ?? DEFAULT_CORS_ORIGINS),
     bodyLimit: parseByteSize('CDS_BODY_LIMIT', value(env, 'CDS_BODY_LIMIT') ?? '5mb'),
     dataDir: path.resolve(value(env, 'CDS_DATA_DIR') ?? './data'),
+    databaseUrl: parseDatabaseUrl(value(env, 'CDS_DATABASE_URL')),
     audit: boolean(env, 'CDS_AUDIT', production),
     auditRetentionDays: integer(env, 'CDS_AUDIT_RETENTION_DAYS', 2190, 1, 100000),
     workers: integer(env, 'CDS_WORKERS', production ? os.availableParallelism() : 1, 1, 1024),
@@ -252,6 +255,26 @@ function parseUrl(variable: string, v: string): URL {
     throw new ConfigError(variable, `"${v}" is not an http or https URL`);
   }
   return url;
+}
+
+/**
+ * CDS_DATABASE_URL: a postgres:// or postgresql:// URL (libpq's form, as `pg` reads it). The error never repeats the
+ * value, which may hold a password.
+ */
+function parseDatabaseUrl(v: string | undefined): string | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError('CDS_DATABASE_URL', 'is not a URL (postgresql://user:password@host:5432/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('CDS_DATABASE_URL', `must be a postgresql:// URL, not ${url.protocol}//`);
+  }
+  return v;
 }
 
 function parseFhirAllowlist(v: string | undefined): AllowlistEntry[] {

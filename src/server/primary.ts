@@ -10,8 +10,8 @@ import type { Config } from '../config';
 import { MetricsCollector } from '../metrics/cluster';
 import { ServiceMetrics } from '../metrics/metrics';
 import { serveSharedStore } from '../store/cluster-store';
-import { createFileStore } from '../store/file-store';
 import { SHUTDOWN_GRACE_MS } from './service';
+import { openSharedStore } from './store';
 import {
   WORKER_NODE_FLAGS,
   SHUTDOWN,
@@ -40,12 +40,7 @@ interface WorkerState {
  * @param logger - the logger
  */
 export async function runPrimary(config: Config, logger: pino.Logger): Promise<void> {
-  const store = await createFileStore({
-    dataDir: config.dataDir,
-    audit: config.audit,
-    auditRetentionDays: config.auditRetentionDays,
-    onError: (message, error) => reportError(logger, message, error),
-  });
+  const store = await openSharedStore(config, logger);
   // The workers' metrics are summed here, with the primary's own process metrics (it serves no HTTP itself).
   const collector = config.metrics ? new MetricsCollector(new ServiceMetrics({ processMetrics: true })) : undefined;
   const workers = new Map<number, WorkerState>();

@@ -68,6 +68,7 @@ export function logListening(
       services: [...facts.services].sort(),
       issuers: config.trustedIssuers.map((i) => i.iss),
       audit: config.audit,
+      store: config.databaseUrl === undefined ? 'files' : 'postgresql',
       workers: config.workers,
       pids: facts.pids,
     },

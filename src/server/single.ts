@@ -1,10 +1,10 @@
-// CDS_WORKERS=1: one process serving alone, with the file store in the same process (no cluster at all).
+// CDS_WORKERS=1: one process serving alone, with its shared store (files or PostgreSQL) in the same process.
 import type pino from 'pino';
 import type { Config } from '../config';
-import { createFileStore } from '../store/file-store';
 import { ServiceMetrics } from '../metrics/metrics';
 import { loadServiceFolders, ownMetrics, startService } from './service';
-import { logListening, onStopSignal, reportError } from './shared';
+import { openSharedStore } from './store';
+import { logListening, onStopSignal } from './shared';
 
 /**
  * Serves in this process until SIGTERM or SIGINT, then drains and exits 0.
@@ -13,12 +13,7 @@ import { logListening, onStopSignal, reportError } from './shared';
  */
 export async function runSingle(config: Config, logger: pino.Logger): Promise<void> {
   const services = loadServiceFolders(config);
-  const store = await createFileStore({
-    dataDir: config.dataDir,
-    audit: config.audit,
-    auditRetentionDays: config.auditRetentionDays,
-    onError: (message, error) => reportError(logger, message, error),
-  });
+  const store = await openSharedStore(config, logger);
   const metrics = config.metrics ? ownMetrics(new ServiceMetrics({ processMetrics: true })) : undefined;
   const running = await startService(config, logger, store, services, metrics);
   logListening(logger, config, {
