@@ -1,13 +1,15 @@
 // The last coverage-assertion-id per order, Coverage, policy and policy version (contract section 5), for the file
 // store: kept in memory and in an append-only journal under CDS_DATA_DIR, one file per UTC day,
-//   assertions/YYYY-MM-DD.jsonl   one JSON line per stored assertion: {"t", "k": [order, coverage, policy,
-//                                 version], "o": [covered, pa-needed], "id"}
+//   assertions/YYYY-MM-DD.jsonl   one JSON line per stored assertion: {"t", "k": sha256 of [order id, Coverage,
+//                                 policy, version], "o": [covered, pa-needed], "id"}
+// The key is hashed: a line has a bounded size whatever ids a request carries, and names no order or Coverage.
 // replayed at start-up (the last line of a key wins). A kept id is written again, at most once a day per key, so
 // that an assertion in use is never dropped by the retention (CDS_AUDIT_RETENTION_DAYS): day files older than it are
 // deleted, and the assertions last written in them are forgotten. One writer (this process; with several workers the
 // cluster primary); lines go through the file store's appender (batched, one fdatasync per batch, a failed batch cut
 // back off the file), so an id is answered only once its line is on disk; a line torn by a crash is skipped on
 // replay.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AssertionKey, AssertionOutcome } from './types';
@@ -25,9 +27,14 @@ interface Entry {
   durable: Promise<void>;
 }
 
+/** The hash of the key's four parts (as a JSON array, so that no two keys run together). */
 function keyOf(k: AssertionKey): string {
-  return JSON.stringify([k.orderId, k.coverage, k.policy, k.policyVersion]);
+  return createHash('sha256')
+    .update(JSON.stringify([k.orderId, k.coverage, k.policy, k.policyVersion]))
+    .digest('hex');
 }
+
+const KEY_HASH = /^[0-9a-f]{64}$/;
 
 function isText(v: unknown): v is string {
   return typeof v === 'string';
@@ -45,14 +52,14 @@ function readLine(line: string): { key: string; covered: string; paNeeded: strin
     return undefined;
   }
   const { k, o, id } = v as { k?: unknown; o?: unknown; id?: unknown };
-  if (!Array.isArray(k) || k.length !== 4 || !k.every(isText) || !Array.isArray(o) || o.length !== 2) {
+  if (typeof k !== 'string' || !KEY_HASH.test(k) || !Array.isArray(o) || o.length !== 2) {
     return undefined;
   }
   const [covered, paNeeded] = o as unknown[];
   if (!isText(covered) || !isText(paNeeded) || !isText(id) || id === '') {
     return undefined;
   }
-  return { key: JSON.stringify(k), covered, paNeeded, id };
+  return { key: k, covered, paNeeded, id };
 }
 
 export interface AssertionJournalOptions {
@@ -106,12 +113,12 @@ export class AssertionJournal {
       if (last.day !== today) {
         // Written again today, so that the retention counts from its last use. The id itself is already durable
         // (or about to be: awaited below), so a failure here only leaves the older line, tried again next time.
-        this.record(k, key, { ...last, day: today }).durable.catch(() => undefined);
+        this.record(k, { ...last, day: today }).durable.catch(() => undefined);
       }
       await last.durable;
       return last.id;
     }
-    const entry = this.record(k, key, { covered: outcome.covered, paNeeded: outcome.paNeeded, id: fresh, day: today });
+    const entry = this.record(k, { covered: outcome.covered, paNeeded: outcome.paNeeded, id: fresh, day: today });
     await entry.durable;
     return fresh;
   }
@@ -150,11 +157,11 @@ export class AssertionJournal {
   }
 
   /** Sets the entry now (later calls see it at once) and appends its line; a failed append restores the previous. */
-  private record(k: string, key: AssertionKey, value: Omit<Entry, 'durable'>): Entry {
+  private record(k: string, value: Omit<Entry, 'durable'>): Entry {
     const previous = this.entries.get(k);
     const line = `${JSON.stringify({
       t: new Date(this.options.now()).toISOString(),
-      k: [key.orderId, key.coverage, key.policy, key.policyVersion],
+      k,
       o: [value.covered, value.paNeeded],
       id: value.id,
     })}\n`;

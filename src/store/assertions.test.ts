@@ -1,6 +1,7 @@
 // The file store's coverage-assertion-ids (contract section 5, "Store" of section 1): one id while key and outcome
 // hold, a new one (never the old restored) when the outcome changes, kept on disk across restarts for the retention
 // whatever CDS_AUDIT says, a torn journal line skipped, concurrent calls agreeing, a failed write rejected.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,26 +88,16 @@ describe('FileStore.assertionFor', () => {
     await first.assertionFor({ ...KEY, orderId: 'mr-2' }, NOT_COVERED, 'id-2');
     await first.assertionFor({ ...KEY, orderId: 'mr-2' }, COVERED, 'id-3');
     await first.close();
+    const hash = (k: AssertionKey): string =>
+      createHash('sha256')
+        .update(JSON.stringify([k.orderId, k.coverage, k.policy, k.policyVersion]))
+        .digest('hex');
+    const t = '2026-11-22T10:00:00.000Z';
     const lines = journal('2026-11-22').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([
-      {
-        t: '2026-11-22T10:00:00.000Z',
-        k: ['mr-1', 'Coverage/cov-1', 'blinatumomab-mmm', '2024-05-09'],
-        o: ['covered', 'auth-needed'],
-        id: 'id-1',
-      },
-      {
-        t: '2026-11-22T10:00:00.000Z',
-        k: ['mr-2', 'Coverage/cov-1', 'blinatumomab-mmm', '2024-05-09'],
-        o: ['not-covered', ''],
-        id: 'id-2',
-      },
-      {
-        t: '2026-11-22T10:00:00.000Z',
-        k: ['mr-2', 'Coverage/cov-1', 'blinatumomab-mmm', '2024-05-09'],
-        o: ['covered', 'auth-needed'],
-        id: 'id-3',
-      },
+      { t, k: hash(KEY), o: ['covered', 'auth-needed'], id: 'id-1' },
+      { t, k: hash({ ...KEY, orderId: 'mr-2' }), o: ['not-covered', ''], id: 'id-2' },
+      { t, k: hash({ ...KEY, orderId: 'mr-2' }), o: ['covered', 'auth-needed'], id: 'id-3' },
     ]);
     expect(fs.statSync(path.join(dir, 'assertions', '2026-11-22.jsonl')).mode & 0o777).toBe(0o600);
 
@@ -116,6 +107,16 @@ describe('FileStore.assertionFor', () => {
     expect(await second.assertionFor({ ...KEY, orderId: 'mr-2' }, COVERED, 'y')).toBe('id-3');
     // The replaced id is not restored after a restart either.
     expect(await second.assertionFor({ ...KEY, orderId: 'mr-2' }, NOT_COVERED, 'z')).toBe('z');
+  });
+
+  it('writes a bounded line whatever the key holds (the key is hashed)', async () => {
+    const s = await store();
+    const huge: AssertionKey = { ...KEY, orderId: 'x'.repeat(100000), coverage: `Coverage/${'y'.repeat(100000)}` };
+    expect(await s.assertionFor(huge, COVERED, 'id-huge')).toBe('id-huge');
+    expect(await s.assertionFor(huge, COVERED, 'other')).toBe('id-huge');
+    const [line] = journal('2026-11-22');
+    expect(line?.length).toBeLessThan(200);
+    expect(line).not.toContain('xxxx');
   });
 
   it('writes a kept id again once a day, so the retention counts from its last use', async () => {
