@@ -190,6 +190,9 @@ function cardUuids(response: { cards?: unknown }): string[] {
   return cards.map((c) => c.uuid).filter((u): u is string => typeof u === 'string' && u !== '');
 }
 
+/** How long GET /ready waits for the store before answering 503. */
+const READY_TIMEOUT_MS = 5000;
+
 /**
  * The application's routes.
  * @param deps - the app's dependencies
@@ -443,6 +446,31 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       })
       .all(notAllowed('GET, OPTIONS'));
   }
+
+  // Readiness (contract section 8): 200 when the policies are loaded and the store accepts writes, else 503
+  // `not-ready`; no JWT. /health stays the liveness check (the process answers at all).
+  router
+    .route('/ready')
+    .get(async (_req, res) => {
+      res.setHeader('Cache-Control', 'no-store');
+      if (services.size === 0 || deps.cdsServices.length === 0) {
+        throw new HttpError({ code: 'not-ready', message: 'No policy is loaded.' });
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([deps.store.ready(), silent]);
+      } catch (e) {
+        deps.logger.warn({ err: { message: e instanceof Error ? e.message : String(e) } }, 'not ready: store');
+        throw new HttpError({ code: 'not-ready', message: 'The store does not accept writes.' });
+      } finally {
+        clearTimeout(timer);
+      }
+      res.json({ status: 'ready' });
+    })
+    .all(notAllowed('GET, OPTIONS'));
 
   router
     .route('/health')
