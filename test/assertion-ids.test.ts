@@ -337,7 +337,7 @@ describe('the audit record', () => {
 });
 
 describe('when the store fails or is silent', () => {
-  test('a store that cannot keep the id: 200 with a fresh id each call', async () => {
+  test('a store that cannot keep the id: 200 with a fresh id each call; dispatch trusts the outcome carried', async () => {
     const broken = await buildServiceApp();
     try {
       // The journal's folder replaced by a file: no id can be written.
@@ -351,6 +351,14 @@ describe('when the store fails or is silent', () => {
         answers.push(idOf(res.body as CdsResponse));
       }
       expect(new Set(answers).size).toBe(2);
+      // order-dispatch of the order as returned: with no kept id to compare, the outcome it carries decides, and it
+      // is unchanged, so nothing is sent again.
+      const signed = (await request(broken.app).post(`/cds-services/${MMM}`).send(sign)).body as CdsResponse;
+      const carried = returnedOrder(signed);
+      const dispatch = asHook(sign, 'order-dispatch', [carried]);
+      const res = await request(broken.app).post(`/cds-services/${MMM}-order-dispatch`).send(dispatch);
+      expect(res.status).toBe(200);
+      expect((res.body as CdsResponse).systemActions).toBeUndefined();
     } finally {
       await broken.close();
     }
