@@ -7,6 +7,9 @@
 //   4. production       scenario 1 in production mode with a fresh JWT per request, CDS_WORKERS=2
 //   5. orders           the service's CPU per call for 1, 10 and 100 governed orders (scenario 1's patient, one call
 //                       at a time, development, one process): contract section 2 allows 100 at most 120 x one
+//   6. replicas-pg      scenario 4 on two independent service processes (CDS_WORKERS=1 each) sharing one PostgreSQL
+//                       (a throwaway cluster, src/dev/postgres.ts), the connections split between them: beside
+//                       scenario 4, the same two serving processes with the file store through a cluster primary
 // Prints a table and writes bench-results/latest.json (and latest.md). Knobs: BENCH_DURATION_S (10),
 // BENCH_WARMUP_S (2), BENCH_ROUNDS (2), BENCH_CONNECTIONS (10), BENCH_SCENARIOS (e.g. "1,3"), BENCH_ORDERS_S (4 s of
 // calls per order count in scenario 5).
@@ -37,6 +40,7 @@ import {
   type BenchIssuer,
 } from './bench-requests';
 import { measureOrderScaling } from './bench-orders';
+import { postgresProblem, startPostgres, INSTALL_SCRIPT, type ThrowawayPostgres } from './postgres';
 import { formatMarkdown, formatTable, type BenchReport, type RoundResult, type ScenarioReport } from './bench-report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -75,7 +79,7 @@ function startScriptFlags(): string {
   }
 }
 const SCENARIOS = new Set(
-  (process.env['BENCH_SCENARIOS'] ?? '1,2,3,4,5')
+  (process.env['BENCH_SCENARIOS'] ?? '1,2,3,4,5,6')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
@@ -83,6 +87,8 @@ const SCENARIOS = new Set(
 
 interface Target {
   port: number;
+  /** Several replicas: the connections are split between these ports (`port` is then the first). */
+  ports?: number[];
   path: string;
   body: string;
   /** Headers for each request (a fresh JWT in scenario 4). */
@@ -102,9 +108,43 @@ interface LoadResult {
 }
 
 async function load(target: Target, durationS: number): Promise<LoadResult> {
+  const ports = target.ports ?? [target.port];
+  if (ports.length > 1) {
+    return combine(await Promise.all(ports.map((port) => loadOne({ ...target, port }, durationS, ports.length))));
+  }
+  return loadOne(target, durationS, 1);
+}
+
+/**
+ * The results of simultaneous loads on several replicas as one: requests, errors and status codes add up; each
+ * latency percentile is the largest of the replicas' (an upper bound of the combined percentile).
+ */
+function combine(parts: LoadResult[]): LoadResult {
+  const statusCodes: Record<string, number> = {};
+  for (const part of parts) {
+    for (const [code, n] of Object.entries(part.statusCodes)) {
+      statusCodes[code] = (statusCodes[code] ?? 0) + n;
+    }
+  }
+  const sum = (f: (r: LoadResult) => number): number => parts.reduce((t, r) => t + f(r), 0);
+  const max = (f: (r: LoadResult) => number): number => Math.max(...parts.map(f));
+  return {
+    rps: sum((r) => r.rps),
+    p50: max((r) => r.p50),
+    p90: max((r) => r.p90),
+    p99: max((r) => r.p99),
+    total: sum((r) => r.total),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    statusCodes,
+  };
+}
+
+async function loadOne(target: Target, durationS: number, share: number): Promise<LoadResult> {
   const base: autocannon.Options = {
     url: `http://127.0.0.1:${target.port}${target.path}`,
-    connections: CONNECTIONS,
+    connections: Math.max(1, Math.round(CONNECTIONS / share)),
     duration: durationS,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -539,6 +579,21 @@ async function main(): Promise<void> {
       production = { firstRequestMs: round1(prod.firstRequestMs), exitCode: code, workers: workerPids.length };
     }
 
+    // Two replicas on one PostgreSQL, production, a fresh JWT per request: scenario 6.
+    if (SCENARIOS.has('6')) {
+      const problem = postgresProblem();
+      if (problem !== undefined) {
+        process.stdout.write(`\n== scenario 6 skipped: ${problem} (install PostgreSQL with ${INSTALL_SCRIPT})\n`);
+      } else {
+        const pg = await startPostgres({ durable: true });
+        try {
+          scenarios.push(await runReplicas(entry, work, pg, bodies.full, ceiling.ready.port, ceiling.child));
+        } finally {
+          pg.stop();
+        }
+      }
+    }
+
     const report: BenchReport = {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -580,6 +635,95 @@ async function main(): Promise<void> {
       await stopChild(c);
     }
     fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Scenario 6: two independent service processes (production, CDS_WORKERS=1 each, audit on) sharing one PostgreSQL
+ * database and one public base URL, as replicas behind a load balancer; the load's connections split between them.
+ */
+async function runReplicas(
+  entry: string,
+  work: string,
+  pg: ThrowawayPostgres,
+  body: string,
+  ceilingPort: number,
+  ceiling: ChildProcess
+): Promise<ScenarioReport> {
+  const issuer: BenchIssuer = createBenchIssuer();
+  const issuersFile = path.join(work, 'issuers-replicas.json');
+  fs.writeFileSync(issuersFile, JSON.stringify([{ iss: issuer.iss, jwks: issuer.jwks, algorithms: ['ES384'] }]));
+  const base = 'http://cds-replicas.bench';
+  const databaseUrl = await pg.createDatabase('cds_bench');
+  const headers = (): Record<string, string> => ({
+    authorization: `Bearer ${signJwt(issuer, `${base}${SERVICE_PATH}`)}`,
+  });
+  const replicas: ServiceProcess[] = [];
+  try {
+    for (const name of ['a', 'b']) {
+      const replica = await startServiceProcess(
+        entry,
+        {
+          NODE_ENV: 'production',
+          CDS_WORKERS: '1',
+          CDS_TRUSTED_ISSUERS: issuersFile,
+          CDS_PUBLIC_BASE_URL: base,
+          CDS_FHIR_ALLOWLIST: 'http://127.0.0.1',
+          CDS_DATA_DIR: path.join(work, `data-replica-${name}`),
+          CDS_DATABASE_URL: databaseUrl,
+          CDS_LOG_LEVEL: 'info',
+        },
+        { path: SERVICE_PATH, body, headers },
+        { nodeFlags: NODE_FLAGS }
+      );
+      replicas.push(replica);
+    }
+    const [a, b] = replicas as [ServiceProcess, ServiceProcess];
+    process.stdout.write(
+      `service (production, 2 replicas on PostgreSQL) first requests served ${a.firstRequestMs.toFixed(0)} and ` +
+        `${b.firstRequestMs.toFixed(0)} ms after spawn\n`
+    );
+    // A token used at one replica is refused at the other: the replay cache is shared.
+    const token = signJwt(issuer, `${base}${SERVICE_PATH}`);
+    const fixed = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+    const first = await post(a.port, { path: SERVICE_PATH, body, headers: fixed });
+    const replay = await post(b.port, { path: SERVICE_PATH, body, headers: fixed });
+    process.stdout.write(`check 6 replicas: signed ${first.status} at one, replayed ${replay.status} at the other\n`);
+    if (first.status !== 200 || replay.status !== 401) {
+      throw new Error('scenario 6: the replicas do not share the replay cache');
+    }
+    // Both replicas as one service: pids and log lines of both.
+    const both: ServiceProcess = {
+      ...a,
+      pids: () => [...a.pids(), ...b.pids()],
+      onLog: (listener) => {
+        const offA = a.onLog(listener);
+        const offB = b.onLog(listener);
+        return () => {
+          offA();
+          offB();
+        };
+      },
+      errors: a.errors,
+    };
+    return await runScenario(
+      {
+        id: '6',
+        name: 'replicas-pg',
+        description:
+          'scenario 4 on two service processes (production, CDS_WORKERS=1 each, audit on) sharing one PostgreSQL ' +
+          '(a local throwaway cluster, fsync on), connections split between them; latency percentiles: the larger of the two',
+        service: () => both,
+        target: () => ({ port: a.port, ports: [a.port, b.port], path: SERVICE_PATH, body, headers }),
+        ceilingBody: body,
+      },
+      ceilingPort,
+      ceiling
+    );
+  } finally {
+    for (const r of replicas) {
+      await r.stop();
+    }
   }
 }
 
