@@ -287,6 +287,16 @@ describe('FileStore', () => {
       const files = fs.readdirSync(path.join(dir, 'cards', 'svc'), { recursive: true, withFileTypes: true });
       expect(files.filter((f) => f.isFile())).toHaveLength(1);
     });
+
+    it('sweeps the expired card uuids at start-up, without making start-up wait', async () => {
+      await store.rememberCards('svc', ['old']);
+      await store.close();
+      clock += 31 * DAY;
+      store = await createFileStore({ dataDir: dir, audit: true, auditRetentionDays: 30, now: () => clock });
+      await store.flush();
+      const files = fs.readdirSync(path.join(dir, 'cards', 'svc'), { recursive: true, withFileTypes: true });
+      expect(files.filter((f) => f.isFile())).toHaveLength(0);
+    });
   });
 
   describe('ready', () => {

@@ -198,7 +198,10 @@ export class FileStore implements SharedStore {
     await this.loadJournal();
     await this.applyAuditRetention();
     await this.assertions.open();
-    await this.sweepCards();
+    // The card uuids may be many files: swept in the background, so that start-up does not wait for it.
+    void this.track(this.sweepCards()).catch((e: unknown) =>
+      this.options.onError?.('issued cards retention failed', e)
+    );
     const daily = setInterval(() => {
       this.applyRetention().catch((e: unknown) => this.options.onError?.('audit retention failed', e));
       this.sweepCards().catch((e: unknown) => this.options.onError?.('issued cards retention failed', e));
