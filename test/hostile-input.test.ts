@@ -31,16 +31,31 @@ const BASE_FIXTURES = [
   'child-stale-weight-bsa-dosing--full.json',
   'adult-over-quantity--full.json',
 ];
-// CI replays one fixed seed, so that a landing never depends on luck; elsewhere every run explores new inputs
-// (fast-check prints the seed of any failure; HOSTILE_SEED=<n> replays it).
-const SEED: number | undefined = process.env['HOSTILE_SEED']
-  ? Number(process.env['HOSTILE_SEED'])
-  : process.env['CI']
-    ? 20261122
-    : undefined;
+// `npm test` replays one fixed seed, so that no run depends on luck; HOSTILE_SEED=random explores new inputs
+// (fast-check prints the seed of any failure), HOSTILE_SEED=<n> replays one.
+const FIXED_SEED = 20261122;
+function seedOf(v: string | undefined): number | undefined {
+  if (v === undefined || v.trim() === '') {
+    return FIXED_SEED;
+  }
+  if (v.trim().toLowerCase() === 'random') {
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) {
+    throw new Error(`HOSTILE_SEED must be a whole number or "random", not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+const SEED = seedOf(process.env['HOSTILE_SEED']);
 const SEEDED = SEED !== undefined ? { seed: SEED } : {};
 
 const RUNS = { raw: 5000, mutated: 3500, prefetch: 1200, injection: 300 };
+/**
+ * The inputs are fixed (the seed), only the machine's load varies: a property took 88 s of its former 120 s with a
+ * load average of 14 on 2 cores. A generous bound, so that a loaded machine never fails a run that is otherwise fine.
+ */
+const PROPERTY_TIMEOUT_MS = 600000;
 
 let live: LiveApp;
 let fhir: ScriptedServer;
@@ -340,7 +355,7 @@ function summarize(value: unknown): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-describe('hostile input', () => {
+describe(`hostile input (seed ${SEED ?? 'random: fast-check prints it on a failure'})`, () => {
   it('raw bodies: broken JSON, wrong shapes, NaN, odd content types', async () => {
     const valid = JSON.stringify(bases[0]);
     const rawBody = fc.oneof(
@@ -394,7 +409,7 @@ describe('hostile input', () => {
       }),
       { numRuns: RUNS.raw, ...SEEDED }
     );
-  }, 120000);
+  }, PROPERTY_TIMEOUT_MS);
 
   it('mutated requests: wrong types, huge values, deep nesting, missing and extra fields, bad dates and numbers', async () => {
     await fc.assert(
@@ -404,7 +419,7 @@ describe('hostile input', () => {
       }),
       { numRuns: RUNS.mutated, ...SEEDED }
     );
-  }, 120000);
+  }, PROPERTY_TIMEOUT_MS);
 
   it('prefetch slots and fhirServer: OperationOutcomes, nulls, junk, next links and servers outside the allowlist', async () => {
     const full = bases[0]!;
@@ -503,7 +518,7 @@ describe('hostile input', () => {
       }),
       { numRuns: RUNS.prefetch, ...SEEDED }
     );
-  }, 120000);
+  }, PROPERTY_TIMEOUT_MS);
 
   it('text from the request reaches card markdown only escaped (HTML and markdown injection)', async () => {
     const full = bases[0]!;
@@ -556,7 +571,7 @@ describe('hostile input', () => {
       }),
       { numRuns: RUNS.injection, ...SEEDED }
     );
-  }, 120000);
+  }, PROPERTY_TIMEOUT_MS);
 
   it('bodies over the limit, unknown services and other methods are refused with 4xx', async () => {
     const big = JSON.stringify({ ...bases[0], padding: 'x'.repeat(6 * 1024 * 1024) });
