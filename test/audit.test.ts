@@ -134,6 +134,19 @@ describe('the audit record', () => {
     expect(h.logs().some((l) => l['msg'] === 'audit write failed')).toBe(true);
   });
 
+  it('a token whose jti the store cannot keep is not accepted: 503 audit-unavailable, never a 401 or a 500', async () => {
+    h = await harness('production');
+    fs.rmSync(path.join(h.dataDir, 'replay'), { recursive: true, force: true });
+    fs.writeFileSync(path.join(h.dataDir, 'replay'), 'not a folder');
+    const res = await call(h);
+    expect(res.status).toBe(503);
+    expect(res.body.issue[0].details.coding[0].code).toBe('audit-unavailable');
+    expect(h.logs().some((l) => l['msg'] === 'replay cache write failed')).toBe(true);
+    fs.rmSync(path.join(h.dataDir, 'replay'));
+    fs.mkdirSync(path.join(h.dataDir, 'replay'));
+    expect((await call(h)).status).toBe(200);
+  });
+
   it('development: the call is answered and the failure logged', async () => {
     h = await harness('development');
     breakAudit(h);

@@ -162,8 +162,19 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       const code = (e as { code?: unknown }).code;
       throw new Rejection(`signature or claims rejected (${typeof code === 'string' ? code : 'error'})`);
     }
-    // Replay: remembered until the token could no longer be accepted (exp plus the skew).
-    if (!(await store.rememberJti(issuer.iss, jti, (exp + skew) * 1000))) {
+    // Replay: remembered until the token could no longer be accepted (exp plus the skew). A token whose id the store
+    // cannot keep is not accepted either (it could be replayed after a restart): 503, never a 401 or a 500.
+    let fresh: boolean;
+    try {
+      fresh = await store.rememberJti(issuer.iss, jti, (exp + skew) * 1000);
+    } catch (e) {
+      logger.error({ err: { message: e instanceof Error ? e.message : String(e) } }, 'replay cache write failed');
+      throw new HttpError({
+        code: 'audit-unavailable',
+        message: 'The call could not be recorded, so it is not answered; try again.',
+      });
+    }
+    if (!fresh) {
       throw new Rejection('jti replayed');
     }
     return { iss: issuer.iss, jti };
