@@ -1,5 +1,6 @@
 // A new payer policy is a new folder (house style 3.4): copy cds-services/blinatumomab-mmm under a new id and a payer
-// of its own into a temporary services directory beside the original, load both with loadServices, and check that
+// of its own into a copy of cds-services (the original and the shared library it imports beside it), load them all
+// with loadServices, and check that
 // discovery lists the copy on every hook, that it answers every full fixture request exactly as the original does
 // (uuids and the service id apart), and that the routed services send its payer's patients to it, with no code change.
 import fs from 'node:fs';
@@ -13,9 +14,13 @@ import { asSigned, draftMedicationRequests, toOrderDispatch, toOrderSelect } fro
 import { loadServices } from '../src/policy/load';
 import type { LoadedService } from '../src/policy/types';
 import { assertCardRules } from './card-rules';
-import { MMM, SERVICES_DIR, buildServiceApp, type ServiceApp } from './helpers/service-app';
+import { MMM, SERVICES_DIR, buildServiceApp, servicesOf, type ServiceApp } from './helpers/service-app';
 
 const COPY = 'blinatumomab-mmm-copy';
+/** The shared library the policies import. */
+const LIBRARY = '_blinatumomab-label';
+/** The policies of cds-services, loaded as start-up loads them. */
+const ORIGINAL_IDS = servicesOf().map((s) => s.id);
 const COPY_PAYER = 'mmm-healthcare-copy';
 const PAYER_SYSTEM = 'http://example.org/fhir/sid/payer-id';
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
@@ -58,7 +63,7 @@ function withPayer(body: unknown, payer: string): unknown {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
-  fs.cpSync(path.join(SERVICES_DIR, MMM), path.join(dir, MMM), { recursive: true });
+  fs.cpSync(SERVICES_DIR, dir, { recursive: true });
   copyPolicy(dir, COPY);
   services = loadServices(dir);
   h = await buildServiceApp({ services });
@@ -70,8 +75,9 @@ afterAll(async () => {
 });
 
 test('loadServices loads the original and the copy from the folder', () => {
-  expect(services.map((s) => s.id)).toEqual([MMM, COPY]);
-  const [original, copy] = services as [LoadedService, LoadedService];
+  expect(services.map((s) => s.id)).toEqual([...ORIGINAL_IDS, COPY].sort());
+  const original = services.find((s) => s.id === MMM) as LoadedService;
+  const copy = services.find((s) => s.id === COPY) as LoadedService;
   expect(copy.dir).toBe(path.join(dir, COPY));
   expect(copy.label).toBe(original.label);
   expect(copy.version).toBe(original.version);
@@ -82,6 +88,7 @@ test('a payer declared by two policies stops the load, naming both', () => {
   const twice = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-services-'));
   try {
     fs.cpSync(path.join(SERVICES_DIR, MMM), path.join(twice, MMM), { recursive: true });
+    fs.cpSync(path.join(SERVICES_DIR, LIBRARY), path.join(twice, LIBRARY), { recursive: true });
     fs.cpSync(path.join(dir, COPY), path.join(twice, COPY), { recursive: true });
     const file = path.join(twice, COPY, 'policy.yaml');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(COPY_PAYER, 'mmm-healthcare'));
@@ -99,14 +106,9 @@ test('discovery lists the copy on every hook, identical to the original apart fr
   const res = await request(h.app).get('/cds-services').expect(200);
   const listed = res.body.services as Array<Record<string, unknown>>;
   const ids = listed.map((s) => s.id);
-  expect(ids).toEqual(
+  expect([...ids].sort()).toEqual(
     [
-      MMM,
-      `${MMM}-order-dispatch`,
-      `${MMM}-order-select`,
-      COPY,
-      `${COPY}-order-dispatch`,
-      `${COPY}-order-select`,
+      ...[...ORIGINAL_IDS, COPY].flatMap((id) => [id, `${id}-order-dispatch`, `${id}-order-select`]),
       'blinatumomab-order-dispatch',
       'blinatumomab-order-select',
       'blinatumomab-order-sign',

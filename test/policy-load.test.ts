@@ -9,11 +9,13 @@ import { parse, stringify } from 'yaml';
 import { CRD_CONFIGURATION_OPTIONS } from '../src/hooks/crd-configuration';
 import { buildCaseInput, readCaseFile } from '../src/policy/cases';
 import { evaluateOrders } from '../src/policy/evaluate';
-import { loadService, loadServices } from '../src/policy/load';
+import { loadService, loadServices, standalonePolicy } from '../src/policy/load';
 import type { LoadedService } from '../src/policy/types';
 
 const servicesDir = path.resolve(__dirname, '..', 'cds-services');
 const MMM = path.join(servicesDir, 'blinatumomab-mmm');
+/** The shared library the policies import (cds-services/_blinatumomab-label). */
+const LIBRARY = '_blinatumomab-label';
 
 const tmpDirs: string[] = [];
 afterAll(() => {
@@ -32,7 +34,10 @@ function tmpDir(): string {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Policy = Record<string, any>;
 
-/** Copies the MMM folder under `id` into a fresh services directory, letting a test change the policy or cases. */
+/**
+ * Copies the MMM folder under `id` into a fresh services directory, letting a test change the policy or cases. The
+ * policy is written self-contained (its imports merged in: standalonePolicy), so that a test changes any key.
+ */
 function variant(
   change: (policy: Policy) => void = () => undefined,
   options: { id?: string; folder?: string; cases?: (cases: Policy) => void; noCases?: boolean } = {}
@@ -41,7 +46,7 @@ function variant(
   const id = options.id ?? 'blinatumomab-mmm';
   const folder = path.join(dir, options.folder ?? id);
   fs.mkdirSync(folder);
-  const policy = parse(fs.readFileSync(path.join(MMM, 'policy.yaml'), 'utf8')) as Policy;
+  const policy = standalonePolicy(MMM) as Policy;
   policy.id = id;
   change(policy);
   fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
@@ -170,15 +175,21 @@ describe('loading cds-services', () => {
   test('dosing rules follow contract section 7', () => {
     for (const s of services) {
       const d = s.dosing;
-      // The dosing vectors (test/dosing-vectors.ts) run against exactly the tables the policies declare.
-      expect(d).toEqual(dosingRules);
+      // The dosing vectors (test/dosing-vectors.ts) run against exactly the tables the policies declare (the label's,
+      // from the shared library): each policy holds the schedules its pathways use, no other.
+      const used = [...new Set(s.outline.pathways.map((x) => x.schedule))].sort();
+      expect(Object.keys(d.schedules).sort()).toEqual(used);
+      expect(d).toEqual({
+        ...dosingRules,
+        schedules: Object.fromEntries(used.map((id) => [id, dosingRules.schedules[id]])),
+      });
       expect(d.weightThresholdKg).toBe(45);
       expect(d.weightMaxAgeDays).toEqual({ adult: 30, child: 7 });
       expect(d.bsaMaxAgeDays).toBe(30);
       expect(d.bsaPlausibility).toEqual({ maxRelativeDifference: 0.2, minM2: 0.1, maxM2: 3 });
       expect(d.doseTolerance).toBe(0.1);
       expect(d.limits).toEqual({ vialsPerCycle: 28, vialStrengthMcg: 35, unitsPerCycle: 980 });
-      expect(Object.keys(d.schedules).sort()).toEqual(['consolidation', 'mrd', 'relapsed-refractory']);
+      expect(used).toEqual(expect.arrayContaining(['mrd', 'relapsed-refractory']));
       const rr = d.schedules['relapsed-refractory']!;
       expect(rr.id).toBe('relapsed-refractory');
       expect(rr.cycles[0]).toEqual({
@@ -195,7 +206,7 @@ describe('loading cds-services', () => {
         [2, 5, 42],
         [6, undefined, 84],
       ]);
-      for (const id of ['mrd', 'consolidation']) {
+      for (const id of used.filter((x) => x === 'mrd' || x === 'consolidation')) {
         expect(d.schedules[id]!.cycles).toEqual([
           {
             from: 1,
@@ -345,7 +356,7 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
     );
   });
 
-  test('a narrower documentation request replaces the criterion\'s when its condition holds and it is unknown', () => {
+  test("a narrower documentation request replaces the criterion's when its condition holds and it is unknown", () => {
     const { folder } = variant((p) => {
       criterion(p, 'cd19-positive').documentationWhen = [
         { when: '%evidence.exists()', documentation: 'A CD19 result on a second sample.' },
@@ -365,7 +376,12 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
     };
     // Same-date disagreement: the results are on file, so the narrower request applies.
     expect(
-      request(['dx-relapse', 'status-relapse', 'cd19-pos', { use: 'cd19-neg', effectiveDateTime: '2024-05-20T15:00:00Z' }])
+      request([
+        'dx-relapse',
+        'status-relapse',
+        'cd19-pos',
+        { use: 'cd19-neg', effectiveDateTime: '2024-05-20T15:00:00Z' },
+      ])
     ).toBe('A CD19 result on a second sample.');
     // No result at all: the criterion's own request.
     expect(request(['dx-relapse', 'status-relapse'])).toMatch(/^A flow cytometry or immunohistochemistry report/);
@@ -517,6 +533,7 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
 
   test('two policies declaring one payer stop the load, naming both files', () => {
     const dir = tmpDir();
+    fs.cpSync(path.join(servicesDir, LIBRARY), path.join(dir, LIBRARY), { recursive: true });
     for (const id of ['blinatumomab-mmm', 'blinatumomab-mmm-twin']) {
       const folder = path.join(dir, id);
       fs.cpSync(MMM, folder, { recursive: true });
@@ -576,9 +593,152 @@ function decideAll(service: LoadedService): unknown[] {
   });
 }
 
+/** A copy of cds-services (the policies and the shared library) in a temporary folder. */
+function servicesCopy(): string {
+  const dir = tmpDir();
+  fs.cpSync(servicesDir, dir, { recursive: true });
+  return dir;
+}
+
+/** Changes a YAML file of a services copy as a tree. */
+function editYaml(file: string, change: (tree: Policy) => void): void {
+  const tree = parse(fs.readFileSync(file, 'utf8')) as Policy;
+  change(tree);
+  fs.writeFileSync(file, stringify(tree, { lineWidth: 0 }));
+}
+
+describe('shared declarations: libraries (contract section 1, "More policies")', () => {
+  const services = loadServices(servicesDir);
+
+  test('a folder starting with _ is a library the policies import, not a service', () => {
+    expect(fs.existsSync(path.join(servicesDir, LIBRARY, 'library.yaml'))).toBe(true);
+    expect(services.map((s) => s.id)).not.toContain(LIBRARY);
+    for (const s of services) {
+      const own = parse(fs.readFileSync(path.join(s.dir, 'policy.yaml'), 'utf8')) as Policy;
+      expect(own.imports).toEqual([LIBRARY]);
+      // What every policy shares is stated once, in the library: none of them declares the drug or the dosing block.
+      expect(own.drug).toBeUndefined();
+      expect(own.dosing).toBeUndefined();
+      expect(own.doseObservations).toBeUndefined();
+    }
+  });
+
+  test('a policy keeps only the imports it uses, and its own declarations override them', () => {
+    const single = services.find((s) => s.id === 'blinatumomab-single-agent') as LoadedService;
+    const mmm = services.find((s) => s.id === 'blinatumomab-mmm') as LoadedService;
+    const policyOf = (x: LoadedService): { codeSets: Map<string, unknown>; collections: Array<{ name: string }> } =>
+      x.policy as never;
+    // The label's consolidation schedule is imported by every policy, kept only where a pathway uses it.
+    expect(Object.keys(single.dosing.schedules).sort()).toEqual(['mrd', 'relapsed-refractory']);
+    expect(Object.keys(mmm.dosing.schedules).sort()).toEqual(['consolidation', 'mrd', 'relapsed-refractory']);
+    // MMM reads no Philadelphia chromosome result and no immunization: those imports are left out.
+    expect(policyOf(mmm).codeSets.has('phTests')).toBe(false);
+    expect(policyOf(mmm).collections.map((c) => c.name)).not.toContain('immunizations');
+    // The single-agent policy's own covered diagnoses (lymphoblastic lymphoma too) override the library's.
+    const covered = policyOf(single).codeSets.get('coveredDiagnosis') as { matches(s: string, c: string): boolean };
+    expect(covered.matches('http://hl7.org/fhir/sid/icd-10-cm', 'C83.50')).toBe(true);
+    const mmmCovered = policyOf(mmm).codeSets.get('coveredDiagnosis') as typeof covered;
+    expect(mmmCovered.matches('http://hl7.org/fhir/sid/icd-10-cm', 'C83.50')).toBe(false);
+    // A criterion listed by id is the library's, with the policy's clause and wording.
+    const criterion = (x: LoadedService, id: string): Record<string, unknown> | undefined =>
+      x.outline.criteria.find((c) => c.id === id);
+    expect(criterion(mmm, 'cd19-positive')).toMatchObject({ clause: '000 A.i, A.iv, A.vii, A.x, A.xii' });
+    expect(criterion(single, 'cd19-positive')).toMatchObject({ clause: '001 III (indication and label)' });
+    expect(criterion(single, 'cd19-positive')?.description).toBe(criterion(mmm, 'cd19-positive')?.description);
+    expect(criterion(single, 'in-complete-remission')?.description).toBe(
+      'In complete response or remission after induction therapy'
+    );
+  });
+
+  test.each<[string, (p: Policy) => void, string]>([
+    ['a code set', (p) => (p.codes.unusedCodes = [{ system: 'sct', codes: ['1'] }]), 'codes.unusedCodes'],
+    ['a fact', (p) => (p.facts.unusedFact = '%conditions'), 'facts.unusedFact'],
+    [
+      'a collection',
+      (p) => (p.collections.unusedCollection = { resourceType: 'Condition' }),
+      'collections.unusedCollection',
+    ],
+    [
+      'a dosing schedule',
+      (p) => (p.dosing.schedules['unused-schedule'] = structuredClone(p.dosing.schedules.mrd as Policy)),
+      'dosing.schedules.unused-schedule',
+    ],
+    [
+      'a prefetch key',
+      (p) => (p.prefetch.immunizations = 'Immunization?patient={{context.patientId}}'),
+      'prefetch.immunizations',
+    ],
+    ['a system alias', (p) => (p.systems.unusedSystem = 'http://example.org/unused'), 'systems.unusedSystem'],
+  ])('%s a policy declares and nothing uses is refused, naming it', (_what, change, name) => {
+    const { dir, folder } = variant(change);
+    expect(loadError(dir)).toBe(`${path.join(folder, 'policy.yaml')}: ${name}: declared, but nothing uses it`);
+  });
+
+  test('an unused declaration of a policy that imports is refused too', () => {
+    const dir = servicesCopy();
+    const file = path.join(dir, 'blinatumomab-mmm', 'policy.yaml');
+    editYaml(file, (p) => {
+      p.facts.unusedFact = '%diagnoses';
+    });
+    expect(loadError(dir)).toBe(`${file}: facts.unusedFact: declared, but nothing uses it`);
+  });
+
+  test('a library declaration no importing policy uses is refused, naming the library file and the declaration', () => {
+    const dir = servicesCopy();
+    const file = path.join(dir, LIBRARY, 'library.yaml');
+    editYaml(file, (lib) => {
+      lib.codes.unusedShared = [{ system: 'sct', codes: ['1'] }];
+      lib.facts.unusedSharedFact = '%conditions';
+    });
+    expect(loadError(dir)).toBe(
+      `${file}: codes.unusedShared, facts.unusedSharedFact: declared, but no policy that imports ${LIBRARY} uses it`
+    );
+  });
+
+  test('a library nobody imports is refused; a policy importing a missing library names it', () => {
+    const unimported = variant();
+    fs.cpSync(path.join(servicesDir, LIBRARY), path.join(unimported.dir, '_spare'), { recursive: true });
+    expect(loadError(unimported.dir)).toMatch(
+      /_spare\/library.yaml: systems.rxnorm, .*: declared, but no policy that imports _spare uses it \(no policy imports it\)$/
+    );
+    const missing = variant((p) => (p.imports = ['_nowhere']));
+    expect(loadError(missing.dir)).toContain(
+      `policy.yaml: imports[0]: no library _nowhere (expected ${path.join(missing.dir, '_nowhere', 'library.yaml')})`
+    );
+  });
+
+  test('a library that breaks its schema is refused, naming its file', () => {
+    const dir = servicesCopy();
+    const file = path.join(dir, LIBRARY, 'library.yaml');
+    editYaml(file, (lib) => {
+      lib.pathways = [];
+    });
+    expect(loadError(dir)).toBe(`${file}: schema: / must NOT have additional properties (pathways)`);
+  });
+
+  test('standalonePolicy writes the same policy without its imports', () => {
+    for (const s of services) {
+      const dir = tmpDir();
+      const folder = path.join(dir, s.id);
+      fs.mkdirSync(folder);
+      const standalone = standalonePolicy(s.dir);
+      expect(standalone.imports).toBeUndefined();
+      fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(standalone, { lineWidth: 0 }));
+      fs.copyFileSync(path.join(s.dir, 'cases.yaml'), path.join(folder, 'cases.yaml'));
+      const loaded = loadService(folder);
+      expect(loaded.outline).toEqual(s.outline);
+      expect(loaded.dosing).toEqual(s.dosing);
+      expect(loaded.definition).toEqual(s.definition);
+      expect(decideAll(loaded)).toEqual(decideAll(s));
+    }
+  });
+});
+
 describe('a payer policy is data only', () => {
   test('a copy of a folder under a new id loads and answers like the original', () => {
     const dir = tmpDir();
+    // The policies import the shared library: it is copied beside them.
+    fs.cpSync(path.join(servicesDir, LIBRARY), path.join(dir, LIBRARY), { recursive: true });
     for (const id of ['blinatumomab-mmm', 'blinatumomab-single-agent']) {
       const copy = path.join(dir, `${id}-copy`);
       fs.cpSync(path.join(servicesDir, id), copy, { recursive: true });
@@ -593,17 +753,30 @@ describe('a payer policy is data only', () => {
     expect(loadServices(dir).map((s) => s.id)).toEqual(['blinatumomab-mmm-copy', 'blinatumomab-single-agent-copy']);
   });
 
-  test('a third payer policy is one new folder', () => {
+  test('a third payer policy is one new folder that imports the shared library and states only its own', () => {
     const dir = tmpDir();
+    fs.cpSync(servicesDir, dir, { recursive: true });
     const folder = path.join(dir, 'blinatumomab-adults-only');
     fs.mkdirSync(folder);
     const base = parse(
       fs.readFileSync(path.join(servicesDir, 'blinatumomab-single-agent', 'policy.yaml'), 'utf8')
     ) as Policy;
+    const observations =
+      'Observation?patient={{context.patientId}}&code=http://example.org/fhir/CodeSystem/local-lab|CD19-BLASTS,' +
+      'http://loinc.org|97509-4,http://loinc.org|29463-7,http://loinc.org|8302-2,http://loinc.org|8277-6';
     const policy: Policy = {
-      ...base,
       id: 'blinatumomab-adults-only',
+      hook: 'order-sign',
       title: 'Blinatumomab coverage requirements, adults-only plan',
+      description: base.description,
+      usageRequirements: base.usageRequirements,
+      prefetch: {
+        patient: base.prefetch.patient,
+        coverage: base.prefetch.coverage,
+        medicationRequests: base.prefetch.medicationRequests,
+        conditions: base.prefetch.conditions,
+        observations,
+      },
       policy: {
         label: 'Example Adults Plan',
         labelNamesPayer: true,
@@ -611,6 +784,8 @@ describe('a payer policy is data only', () => {
         version: '1.0.0',
         source: 'A synthetic policy for tests',
       },
+      payers: [{ system: 'http://example.org/fhir/sid/payer-id', value: 'adults-only-plan' }],
+      imports: [LIBRARY],
       criteria: [
         {
           id: 'adult',
@@ -622,13 +797,11 @@ describe('a payer policy is data only', () => {
           status: '%patient.birthDate.ageInMonthsAt(%plannedStart) >= 216',
           notCoveredWhenNotMet: 'The plan covers adults only (EX 1).',
         },
-        ...(base.criteria as Policy[]).filter((c) =>
-          ['covered-diagnosis', 'cd19-positive', 'relapsed-or-refractory'].includes(c.id)
-        ),
+        { id: 'covered-diagnosis', clause: 'EX 2' },
+        { id: 'cd19-positive', clause: 'EX 2' },
+        { id: 'relapsed-or-refractory', clause: 'EX 2' },
       ],
-      documentation: [],
       universal: ['adult'],
-      continuation: undefined,
       pathways: [
         {
           id: 'relapsed',
@@ -642,7 +815,6 @@ describe('a payer policy is data only', () => {
       ],
       authorization: { initial: '12 weeks', continuation: '12 weeks' },
     };
-    delete policy.continuation;
     fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
     const singleCases = parse(
       fs.readFileSync(path.join(servicesDir, 'blinatumomab-single-agent', 'cases.yaml'), 'utf8')
@@ -675,8 +847,11 @@ describe('a payer policy is data only', () => {
     };
     fs.writeFileSync(path.join(folder, 'cases.yaml'), stringify(cases, { lineWidth: 0 }));
 
-    const [service] = loadServices(dir);
-    expect(service?.id).toBe('blinatumomab-adults-only');
+    const service = loadServices(dir).find((x) => x.id === 'blinatumomab-adults-only');
+    expect(service).toBeDefined();
+    // What it imports and uses, no more: the label's relapsed schedule, the code sets its criteria read.
+    expect(Object.keys(service!.dosing.schedules)).toEqual(['relapsed-refractory']);
+    expect(service!.outline.criteria.find((c) => c.id === 'cd19-positive')?.clause).toBe('EX 2');
     const file = readCaseFile(path.join(folder, 'cases.yaml'));
     const [adult, child] = file.cases.map((c) => evaluateOrders(service!, buildCaseInput(service!, file, c))[0]);
     expect(adult!.likelihood).toBe('likely');

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import * as assess from '../dosing/assess';
 import type { DoseInput } from '../dosing/types';
 import { CallAbandoned, HttpError } from '../errors';
@@ -10,7 +10,7 @@ import { buildCaseInput, readCaseFile, type CaseFile, type PolicyCase } from './
 import type { CompiledPolicy } from './compiled';
 import { evaluateOrders } from './evaluate';
 import { evaluationCounts } from './fhirpath';
-import { loadService } from './load';
+import { loadService, standalonePolicy } from './load';
 import type { LoadedService } from './types';
 
 const servicesDir = path.resolve(__dirname, '..', '..', 'cds-services');
@@ -47,7 +47,7 @@ function mmmVariant(change: (policy: PolicyTree) => void): LoadedService {
   tmp.push(dir);
   const folder = path.join(dir, 'blinatumomab-mmm');
   fs.mkdirSync(folder);
-  const policy = parse(fs.readFileSync(path.join(mmmDir, 'policy.yaml'), 'utf8')) as PolicyTree;
+  const policy = standalonePolicy(mmmDir) as PolicyTree;
   change(policy);
   fs.writeFileSync(path.join(folder, 'policy.yaml'), stringify(policy, { lineWidth: 0 }));
   fs.copyFileSync(path.join(mmmDir, 'cases.yaml'), path.join(folder, 'cases.yaml'));

@@ -33,12 +33,22 @@ import {
   type CompiledExpression,
   type FunctionTable,
 } from './fhirpath';
+import {
+  LIBRARY_FILE,
+  composePolicy,
+  declaredIn,
+  loadLibrary,
+  usedDeclarations,
+  withoutUnusedImports,
+  type Library,
+} from './library';
 import schema from './policy.schema.json';
 import type { LoadedService, PayerIdentifier, PolicyOutline } from './types';
 
 /** The policy file as the schema describes it (after validation). */
 interface RawPolicy {
   id: string;
+  imports?: string[];
   hook: 'order-sign';
   title: string;
   description: string;
@@ -445,17 +455,95 @@ function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
   return Object.freeze(value);
 }
 
+/** The libraries of one services directory, and which of their declarations the policies loaded so far use. */
+export interface LibraryContext {
+  /** By folder name (`_blinatumomab-label`); read on first import. */
+  libraries: Map<string, Library>;
+  /** Library name -> its declarations (`kind.name`) some importing policy uses. */
+  used: Map<string, Set<string>>;
+}
+
+function newLibraryContext(): LibraryContext {
+  return { libraries: new Map(), used: new Map() };
+}
+
+/** The libraries a policy imports, read from the folders beside it (`<services dir>/_<name>/library.yaml`). */
+function importsOf(file: string, folder: string, raw: unknown, context: LibraryContext): Library[] {
+  const imports: unknown = typeof raw === 'object' && raw !== null ? (raw as { imports?: unknown }).imports : undefined;
+  if (!Array.isArray(imports)) {
+    return [];
+  }
+  return imports.map((name: unknown, i) => {
+    if (typeof name !== 'string' || !/^_[a-z0-9][a-z0-9-]*$/.test(name)) {
+      return fail(
+        file,
+        `imports[${i}]`,
+        'a library is named by its folder, which starts with _ (e.g. _blinatumomab-label)'
+      );
+    }
+    let library = context.libraries.get(name);
+    if (!library) {
+      const libraryFolder = path.join(path.dirname(folder), name);
+      if (!fs.existsSync(path.join(libraryFolder, LIBRARY_FILE))) {
+        fail(file, `imports[${i}]`, `no library ${name} (expected ${path.join(libraryFolder, LIBRARY_FILE)})`);
+      }
+      library = loadLibrary(libraryFolder);
+      context.libraries.set(name, library);
+    }
+    return library;
+  });
+}
+
+/**
+ * A policy folder's policy.yaml with its imports merged in and left out of it (only what it uses): the same policy as
+ * one self-contained document, valid without the libraries (for tools and tests that change a policy key by key).
+ * @param folder - a policy folder of a services directory.
+ */
+export function standalonePolicy(folder: string): Record<string, unknown> {
+  const file = path.join(folder, 'policy.yaml');
+  const own = readYaml(file);
+  const ownObject =
+    typeof own === 'object' && own !== null && !Array.isArray(own) ? (own as Record<string, unknown>) : {};
+  const composed = composePolicy(ownObject, file, importsOf(file, folder, own, newLibraryContext()));
+  const usage = usedDeclarations(composed.raw);
+  const raw = usage ? withoutUnusedImports(composed, usage) : composed.raw;
+  delete raw.imports;
+  return raw;
+}
+
 /**
  * Loads one service folder.
  * @param folder - a folder holding policy.yaml and cases.yaml; its name must equal the policy's id.
+ * @param context - the libraries of its services directory (loadServices shares one across the policies).
  */
-export function loadService(folder: string): LoadedService {
+export function loadService(folder: string, context: LibraryContext = newLibraryContext()): LoadedService {
   const file = path.join(folder, 'policy.yaml');
-  const raw = readYaml(file);
+  const own = readYaml(file);
+  const libraries = importsOf(file, folder, own, context);
+  const composed = composePolicy(
+    typeof own === 'object' && own !== null && !Array.isArray(own) ? (own as Record<string, unknown>) : {},
+    file,
+    libraries
+  );
+  const raw: unknown = libraries.length > 0 ? composed.raw : own;
   if (!validatePolicy(raw)) {
     return fail(file, 'schema', schemaProblems(raw, validatePolicy.errors));
   }
-  const p = raw;
+  // Every declaration is used (contract section 1, "More policies"): the imported ones it does not use are left out
+  // (a library declaration no importer uses is refused by loadServices); the policy's own that nothing uses are
+  // refused once everything else checks (a mistake in an expression is the first thing to hear about).
+  let p: RawPolicy = raw;
+  const usage = usedDeclarations(raw as unknown as Record<string, unknown>);
+  if (usage) {
+    p = withoutUnusedImports(composed, usage) as unknown as RawPolicy;
+    for (const [key, library] of composed.importedFrom) {
+      if (usage.has(key)) {
+        const set = context.used.get(library.name) ?? new Set<string>();
+        set.add(key);
+        context.used.set(library.name, set);
+      }
+    }
+  }
   const folderName = path.basename(folder);
   if (p.id !== folderName) {
     fail(file, 'id', `the id ${p.id} differs from the folder name ${folderName}`);
@@ -724,6 +812,11 @@ export function loadService(folder: string): LoadedService {
     extension: { 'davinci-crd.configuration-options': structuredClone(CRD_CONFIGURATION_OPTIONS) },
   };
 
+  const unused = usage ? declaredIn(own as Record<string, unknown>).filter((d) => !usage.has(d)) : [];
+  if (unused.length > 0) {
+    fail(file, unused.join(', '), 'declared, but nothing uses it');
+  }
+
   const service: LoadedService = {
     id: p.id,
     dir: folder,
@@ -799,10 +892,11 @@ export function loadServices(dir: string): LoadedService[] {
     throw new Error(`${dir}: the services directory cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const folders = entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !e.name.startsWith('_'))
     .map((e) => e.name)
     .sort();
-  const services = folders.map((name) => loadService(path.join(dir, name)));
+  const context = newLibraryContext();
+  const services = folders.map((name) => loadService(path.join(dir, name), context));
   const dup = duplicates(services.map((s) => s.id));
   if (dup.length > 0) {
     throw new Error(`${dir}: two services have the id ${dup[0] as string}`);
@@ -819,6 +913,23 @@ export function loadServices(dir: string): LoadedService[] {
         );
       }
       declaredBy.set(key, service);
+    }
+  }
+  // Libraries (folders starting with _): every declaration some importing policy uses; one nobody imports is unused.
+  const libraryFolders = entries
+    .filter((e) => e.isDirectory() && e.name.startsWith('_'))
+    .map((e) => e.name)
+    .sort();
+  for (const name of libraryFolders) {
+    const library = context.libraries.get(name) ?? loadLibrary(path.join(dir, name));
+    const usedHere = context.used.get(name) ?? new Set<string>();
+    const unused = library.declarations.filter((d) => !usedHere.has(d));
+    if (unused.length > 0) {
+      throw new Error(
+        `${library.file}: ${unused.join(', ')}: declared, but no policy that imports ${name} uses it${
+          context.libraries.has(name) ? '' : ' (no policy imports it)'
+        }`
+      );
     }
   }
   return services;
