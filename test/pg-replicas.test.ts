@@ -45,12 +45,12 @@ suite('two replicas on one PostgreSQL', () => {
   const rows = <R = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> =>
     pg.sql<R>(text, values, db);
 
-  const startReplica = async (): Promise<ServiceProcess> => {
+  const startReplica = async (workers = 1): Promise<ServiceProcess> => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-replica-'));
     dirs.push(dataDir);
     return startService({
       NODE_ENV: 'production',
-      CDS_WORKERS: '1',
+      CDS_WORKERS: String(workers),
       CDS_TRUSTED_ISSUERS: writeIssuersFile([{ iss: ISS, jwks: jwksOf(key) }]),
       CDS_PUBLIC_BASE_URL: BASE,
       CDS_FHIR_ALLOWLIST: 'http://127.0.0.1',
@@ -211,5 +211,22 @@ suite('two replicas on one PostgreSQL', () => {
     // Every acknowledged call has its record, none is doubled (a call cut off may have one without an answer).
     expect(new Set(audited).size).toBe(audited.length);
     expect(audited).toEqual(expect.arrayContaining(acknowledged));
+  });
+
+  it('shares the database with a replica of two workers (its cluster primary holds the pool)', async () => {
+    const [a] = replicas as [ServiceProcess];
+    const c = await startReplica(2);
+    replicas.push(c);
+    expect(c.logs.find((l) => l['msg'] === 'cds service listening')).toMatchObject({ store: 'postgresql', workers: 2 });
+    expect((await send(c.port, 'GET', '/ready')).status).toBe(200);
+    const t = await token(SERVICE_PATH);
+    const hookInstance = `workers-${randomUUID()}`;
+    expect((await send(c.port, 'POST', SERVICE_PATH, orderSign(hookInstance), bearer(t))).status).toBe(200);
+    expect((await send(a.port, 'POST', SERVICE_PATH, orderSign(randomUUID()), bearer(t))).status).toBe(401);
+    const replayedHere = await token(SERVICE_PATH);
+    expect((await send(a.port, 'POST', SERVICE_PATH, orderSign(randomUUID()), bearer(replayedHere))).status).toBe(200);
+    expect((await send(c.port, 'POST', SERVICE_PATH, orderSign(randomUUID()), bearer(replayedHere))).status).toBe(401);
+    const stored = await rows('SELECT 1 FROM cds_audit WHERE hook_instance = $1', [hookInstance]);
+    expect(stored).toHaveLength(1);
   });
 });
