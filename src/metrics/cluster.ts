@@ -122,7 +122,8 @@ interface Collection {
 
 /** The primary side: collects every worker's registry and its own, and answers the workers' scrapes. */
 export class MetricsCollector {
-  private readonly workers = new Set<IpcEndpoint>();
+  /** Each attached worker, and whether it has started (only started workers are asked: others cannot answer yet). */
+  private readonly workers = new Map<IpcEndpoint, () => boolean>();
   private readonly collections = new Map<number, Collection>();
   private nextId = 1;
 
@@ -138,13 +139,14 @@ export class MetricsCollector {
   /**
    * Starts answering one worker's scrapes and asking it for its registry.
    * @param worker - the worker's IPC endpoint (a `cluster.Worker`)
+   * @param started - whether it has started serving (until then it is not asked, and not waited for)
    * @returns a function that forgets the worker (call it when the worker exits)
    */
-  attach(worker: IpcEndpoint): () => void {
+  attach(worker: IpcEndpoint, started: () => boolean = () => true): () => void {
     const listener = (message: unknown): void => {
       if (isMessage(message, COLLECT)) {
         const id = message.id;
-        this.collect().then(
+        this.collect(worker).then(
           (text) => send(worker, { type: TEXT, id, text }),
           () => send(worker, { type: TEXT, id })
         );
@@ -158,7 +160,7 @@ export class MetricsCollector {
         }
       }
     };
-    this.workers.add(worker);
+    this.workers.set(worker, started);
     worker.on('message', listener);
     return () => {
       worker.off('message', listener);
@@ -171,13 +173,18 @@ export class MetricsCollector {
     };
   }
 
-  /** The text of every process's metrics, summed; workers that do not answer in time are left out. */
-  async collect(): Promise<string> {
+  /**
+   * The text of every process's metrics, summed; workers that do not answer in time are left out.
+   * @param requester - the worker that asked (asked too, even if the primary has not yet seen it start)
+   */
+  async collect(requester?: IpcEndpoint): Promise<string> {
     const id = this.nextId++;
     const received: MetricsJson[] = [await this.own.snapshot()];
     await new Promise<void>((resolve) => {
       const collection: Collection = {
-        expected: new Set(this.workers),
+        expected: new Set(
+          [...this.workers].filter(([w, started]) => w === requester || started()).map(([worker]) => worker)
+        ),
         received,
         finish: () => {
           clearTimeout(timer);

@@ -93,8 +93,11 @@ export async function runPrimary(config: Config, logger: pino.Logger): Promise<v
       worker,
       ready: false,
       unserve: serveSharedStore(worker, store, (message, error) => reportError(logger, message, error)),
-      unwatch: collector?.attach(worker) ?? ((): void => undefined),
+      unwatch: (): void => undefined,
     };
+    if (collector) {
+      state.unwatch = collector.attach(worker, () => state.ready);
+    }
     workers.set(worker.id, state);
     worker.on('message', (message: unknown) => {
       if (!isReadyMessage(message) || state.ready) {
