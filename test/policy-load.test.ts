@@ -371,7 +371,7 @@ describe('the loader refuses, naming the file, the rule and the expression', () 
         orders: ['blin-step-up'],
         expect: {},
       });
-      const [d] = evaluateOrders(service, call);
+      const [d] = evaluateOrders(service, call).decisions;
       return d?.missingDocumentation.find((m) => m.criterion === 'cd19-positive')?.request;
     };
     // Same-date disagreement: the results are on file, so the narrower request applies.
@@ -581,7 +581,7 @@ function decideAll(service: LoadedService): unknown[] {
   const cases = readCaseFile(path.join(service.dir, 'cases.yaml'));
   return cases.cases.map((c) => {
     const input = buildCaseInput(service, cases, c);
-    return evaluateOrders(service, input).map((d) => ({
+    return evaluateOrders(service, input).decisions.map((d) => ({
       likelihood: d.likelihood,
       pathway: d.pathway?.id,
       cycle: d.cycle,
@@ -853,7 +853,7 @@ describe('a payer policy is data only', () => {
     expect(Object.keys(service!.dosing.schedules)).toEqual(['relapsed-refractory']);
     expect(service!.outline.criteria.find((c) => c.id === 'cd19-positive')?.clause).toBe('EX 2');
     const file = readCaseFile(path.join(folder, 'cases.yaml'));
-    const [adult, child] = file.cases.map((c) => evaluateOrders(service!, buildCaseInput(service!, file, c))[0]);
+    const [adult, child] = file.cases.map((c) => evaluateOrders(service!, buildCaseInput(service!, file, c)).decisions[0]);
     expect(adult!.likelihood).toBe('likely');
     expect(adult!.authorization).toEqual({ type: 'initial', cycle: 1, length: '12 weeks' });
     expect(child!.likelihood).toBe('not-covered');

@@ -30,8 +30,8 @@ for (const service of services) {
       test(c.name, () => {
         const input = buildCaseInput(service, cases, c);
         const before = JSON.stringify(input.request);
-        const decisions = evaluateOrders(service, input);
-        expect(compareWithExpectations(service, c, decisions, input.ctx)).toEqual([]);
+        const { decisions, diagnostics } = evaluateOrders(service, input);
+        expect(compareWithExpectations(service, c, decisions, diagnostics)).toEqual([]);
         // The request is never modified (fhirpath annotates what it evaluates: the engine evaluates copies).
         expect(JSON.stringify(input.request)).toBe(before);
       });

@@ -240,13 +240,16 @@ export function createHookHandler(options: PipelineOptions): HookHandler {
     }
 
     t = performance.now();
-    const decisions = evaluateOrders(plan.policy, {
+    const { decisions, diagnostics } = evaluateOrders(plan.policy, {
       request,
       orders: plan.orders,
       data: plan.data,
       medications: governed.medications,
       ctx,
     });
+    // The engine returns what went wrong; the call's log line says it (contract section 8).
+    ctx.errors.push(...diagnostics.errors);
+    ctx.notes.push(...diagnostics.notes);
     ctx.timings.evaluate = elapsedSince(t);
     assertCallContinues(ctx);
     ctx.decided = {

@@ -8,6 +8,7 @@ import type { CallContext, GovernedOrder, HookRequest, PrefetchData } from '../h
 import type { CompiledPolicy } from './compiled';
 import { isObject, type Json } from './data';
 import { isDrug, isNotAnOrder, orderMedication } from './drug';
+import type { Diagnostics } from './evaluate';
 import type { LoadedService, OrderDecision } from './types';
 
 /** A resource in a case: a snippet name, a snippet with changes (`use` plus keys, merged deeply), or inline. */
@@ -252,7 +253,7 @@ export function compareWithExpectations(
   service: LoadedService,
   c: PolicyCase,
   decisions: OrderDecision[],
-  ctx: CallContext
+  diagnostics: Diagnostics
 ): string[] {
   const problems: string[] = [];
   const expectations = Array.isArray(c.expect) ? c.expect : decisions.map(() => c.expect as Expectation);
@@ -337,14 +338,14 @@ export function compareWithExpectations(
       check('coverage', d.coverage ?? null, e.coverage);
     }
     if (e.notes !== undefined) {
-      check('notes', ctx.notes.length, e.notes);
+      check('notes', diagnostics.notes.length, e.notes);
     }
     (e.errors ?? []).forEach((w) => expectedErrors.add(w));
   });
   // The runner fails on any FHIRPath runtime error a case does not expect.
-  const actualErrors = [...new Set(ctx.errors.map((x) => x.where))];
+  const actualErrors = [...new Set(diagnostics.errors.map((x) => x.where))];
   if (!sameSet(actualErrors, [...expectedErrors])) {
-    problems.push(`errors: expected ${JSON.stringify([...expectedErrors])}, got ${JSON.stringify(ctx.errors)}`);
+    problems.push(`errors: expected ${JSON.stringify([...expectedErrors])}, got ${JSON.stringify(diagnostics.errors)}`);
   }
   return problems;
 }

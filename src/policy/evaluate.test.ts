@@ -8,10 +8,25 @@ import type { DoseInput } from '../dosing/types';
 import { CallAbandoned, HttpError } from '../errors';
 import { buildCaseInput, readCaseFile, type CaseFile, type PolicyCase } from './cases';
 import type { CompiledPolicy } from './compiled';
-import { evaluateOrders } from './evaluate';
+import { evaluateOrders, type Diagnostics } from './evaluate';
+import type { OrderDecision } from './types';
+
 import { evaluationCounts } from './fhirpath';
 import { loadService, standalonePolicy } from './load';
 import type { LoadedService } from './types';
+
+/** The decisions of evaluateOrders. */
+function decide(...args: Parameters<typeof evaluateOrders>): OrderDecision[] {
+  return evaluateOrders(...args).decisions;
+}
+
+/** The diagnostics evaluateOrders returns for `args`, and its decisions. */
+function diagnose(...args: Parameters<typeof evaluateOrders>): {
+  decisions: OrderDecision[];
+  diagnostics: Diagnostics;
+} {
+  return evaluateOrders(...args);
+}
 
 const servicesDir = path.resolve(__dirname, '..', '..', 'cds-services');
 const mmmDir = path.join(servicesDir, 'blinatumomab-mmm');
@@ -69,11 +84,16 @@ describe('errors inside expressions (contract section 4)', () => {
       ],
       orders: ['blin-step-up'],
     });
-    const [decision] = evaluateOrders(service, call);
+    const {
+      decisions: [decision],
+      diagnostics,
+    } = diagnose(service, call);
     expect(decision?.criteria.find((c) => c.id === 'cd19-positive')).toMatchObject({ status: 'unknown', evidence: [] });
     expect(decision?.criteria.find((c) => c.id === 'relapsed-or-refractory')?.status).toBe('met');
     expect(decision?.likelihood).toBe('needs-documentation');
-    expect(call.ctx.errors).toEqual([{ where: 'criterion cd19-positive', message: expect.any(String) as string }]);
+    expect(diagnostics.errors).toEqual([{ where: 'criterion cd19-positive', message: expect.any(String) as string }]);
+    // Returned, not pushed: the call's context is not written.
+    expect(call.ctx.errors).toEqual([]);
   });
 
   test('a fact that throws makes only the criteria reading it unknown', () => {
@@ -84,16 +104,19 @@ describe('errors inside expressions (contract section 4)', () => {
       resources: ['dx-relapse', 'cd19-pos', 'status-relapse', 'status-remission'],
       orders: ['blin-step-up'],
     });
-    const [decision] = evaluateOrders(service, call);
+    const {
+      decisions: [decision],
+      diagnostics,
+    } = diagnose(service, call);
     const status = (id: string): string | undefined => decision?.criteria.find((c) => c.id === id)?.status;
     expect(status('relapsed-or-refractory')).toBe('unknown');
     expect(status('in-complete-remission')).toBe('unknown');
     expect(status('cd19-positive')).toBe('met');
-    expect(call.ctx.errors.map((e) => e.where).sort()).toEqual([
+    expect(diagnostics.errors.map((e) => e.where).sort()).toEqual([
       'criterion in-complete-remission',
       'criterion relapsed-or-refractory',
     ]);
-    expect(call.ctx.errors[0]?.message).toContain('%phaseEvidence');
+    expect(diagnostics.errors[0]?.message).toContain('%phaseEvidence');
   });
 
   test('a status expression giving something other than one boolean is an error', () => {
@@ -101,9 +124,12 @@ describe('errors inside expressions (contract section 4)', () => {
       (p.criteria as Array<Record<string, string>>).find((x) => x.id === 'single-agent')!.status = '%evidence.count()';
     });
     const call = input(service, mmmCases, relapsed);
-    const [decision] = evaluateOrders(service, call);
+    const {
+      decisions: [decision],
+      diagnostics,
+    } = diagnose(service, call);
     expect(decision?.criteria.find((c) => c.id === 'single-agent')?.status).toBe('unknown');
-    expect(call.ctx.errors[0]).toEqual({
+    expect(diagnostics.errors[0]).toEqual({
       where: 'criterion single-agent',
       message: 'the status expression must give one boolean or nothing',
     });
@@ -114,9 +140,12 @@ describe('errors inside expressions (contract section 4)', () => {
       p.exclusions[0].when = '%lymphoidMalignancies.single().exists()';
     });
     const call = input(service, mmmCases, { resources: ['dx-cll', 'dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] });
-    const [decision] = evaluateOrders(service, call);
+    const {
+      decisions: [decision],
+      diagnostics,
+    } = diagnose(service, call);
     expect(decision?.notCoveredBy).toEqual(['another-indication']);
-    expect(call.ctx.errors.map((e) => e.where)).toEqual(['exclusion diffuse-large-b-cell-lymphoma']);
+    expect(diagnostics.errors.map((e) => e.where)).toEqual(['exclusion diffuse-large-b-cell-lymphoma']);
   });
 });
 
@@ -129,7 +158,7 @@ describe('purity', () => {
     const request = JSON.stringify(call.request);
     const data = JSON.stringify(call.data);
     const orders = JSON.stringify(call.orders);
-    const decisions = evaluateOrders(mmm, call);
+    const decisions = decide(mmm, call);
     expect(JSON.stringify(call.request)).toBe(request);
     expect(JSON.stringify(call.data)).toBe(data);
     expect(JSON.stringify(call.orders)).toBe(orders);
@@ -138,7 +167,7 @@ describe('purity', () => {
   });
 
   test('no clock: the same call decides the same in another year and another time zone', () => {
-    const decide = (): unknown => {
+    const decideNow = (): unknown => {
       const call = input(single, singleCases, {
         resources: [
           { use: 'infant', birthDate: '2024-05-10' },
@@ -149,15 +178,15 @@ describe('purity', () => {
         ],
         orders: ['blin-step-up'],
       });
-      return evaluateOrders(single, call).map((d) => ({ ...d, dose: undefined }));
+      return decide(single, call).map((d) => ({ ...d, dose: undefined }));
     };
-    const reference = decide();
+    const reference = decideNow();
     const tz = process.env.TZ;
     jest.useFakeTimers({ now: new Date('2037-12-31T23:59:59Z') });
     try {
       for (const zone of ['Pacific/Kiritimati', 'America/Los_Angeles', 'UTC']) {
         process.env.TZ = zone;
-        expect(decide()).toEqual(reference);
+        expect(decideNow()).toEqual(reference);
       }
     } finally {
       jest.useRealTimers();
@@ -167,7 +196,7 @@ describe('purity', () => {
 
   test('no governed order, no decision', () => {
     const call = input(mmm, mmmCases, relapsed);
-    expect(evaluateOrders(mmm, { ...call, orders: [] })).toEqual([]);
+    expect(decide(mmm, { ...call, orders: [] })).toEqual([]);
   });
 });
 
@@ -177,7 +206,7 @@ describe('decisions', () => {
       resources: ['dx-all', 'cd19-pos-early', 'status-relapse-early', 'prior-cycle'],
       orders: ['blin-28'],
     });
-    const [d] = evaluateOrders(mmm, call);
+    const [d] = decide(mmm, call);
     expect(d).toMatchObject({
       orderIndex: 0,
       orderRef: 'MedicationRequest/blin-1',
@@ -217,22 +246,25 @@ describe('decisions', () => {
       id: 'med-tki',
       code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '475342' }] },
     };
-    const status = (d: ReturnType<typeof evaluateOrders>[number] | undefined, id: string): string | undefined =>
+    const status = (d: OrderDecision | undefined, id: string): string | undefined =>
       d?.criteria.find((c) => c.id === id)?.status;
 
-    const [without] = evaluateOrders(mmm, call);
+    const [without] = decide(mmm, call);
     expect(status(without, 'with-tki')).toBe('not-met');
 
-    const [withRead] = evaluateOrders(mmm, { ...call, medications: { 'Medication/med-tki': tki } });
+    const [withRead] = decide(mmm, { ...call, medications: { 'Medication/med-tki': tki } });
     expect(status(withRead, 'with-tki')).toBe('met');
     expect(status(withRead, 'single-agent')).toBe('not-met');
     expect(withRead?.criteria.find((c) => c.id === 'with-tki')?.evidence).toEqual(['MedicationRequest/mr-tki-draft']);
     expect(withRead?.pathway?.id).toBe('tki-relapsed-refractory');
 
     // The data's own Medication wins over a read one with the same id; junk in the map is ignored.
-    const [dataWins] = evaluateOrders(mmm, {
+    const [dataWins] = decide(mmm, {
       ...call,
-      data: { ...call.data, medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: tki }] } },
+      data: {
+        ...call.data,
+        medicationRequests: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: tki }] },
+      },
       medications: {
         'Medication/med-tki': { ...tki, code: { coding: [{ system: 'x', code: 'y' }] } },
         junk: 42,
@@ -244,13 +276,13 @@ describe('decisions', () => {
 
   test('a governed order without an id gets a decision without a reference', () => {
     const call = input(mmm, mmmCases, { resources: relapsed.resources, orders: [{ use: 'blin-step-up', id: null }] });
-    const [d] = evaluateOrders(mmm, call);
+    const [d] = decide(mmm, call);
     expect(d?.orderRef).toBeUndefined();
     expect(d?.likelihood).toBe('likely');
   });
 
   test('every criterion appears once, in declaration order, with its clause and description', () => {
-    const [d] = evaluateOrders(mmm, input(mmm, mmmCases, relapsed));
+    const [d] = decide(mmm, input(mmm, mmmCases, relapsed));
     const ids = d!.criteria.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids[0]).toBe('covered-diagnosis');
@@ -261,10 +293,7 @@ describe('decisions', () => {
   });
 
   test('not-covered reasons are plain words, one per cause', () => {
-    const [d] = evaluateOrders(
-      mmm,
-      input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] })
-    );
+    const [d] = decide(mmm, input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] }));
     expect(d?.likelihood).toBe('not-covered');
     expect(d?.pathway).toBeUndefined();
     expect(d?.notCoveredReasons).toEqual([
@@ -274,7 +303,7 @@ describe('decisions', () => {
 
   test('over the cycle limit, the reason names the cycle, the limit and the pathway', () => {
     const cycles = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9'].map((id) => ({ use: 'prior-cycle', id }));
-    const [d] = evaluateOrders(
+    const [d] = decide(
       mmm,
       input(mmm, mmmCases, {
         resources: [
@@ -298,7 +327,7 @@ describe('the dose check gets the best pathway and the patient measures', () => 
 
   test('schedule, indication, cycle, planned start and the weight, height and BSA Observations', () => {
     const spy = jest.spyOn(assess, 'assessDose');
-    evaluateOrders(
+    decide(
       mmm,
       input(mmm, mmmCases, {
         resources: [...relapsed.resources, { use: 'weight', id: 'weight-old', status: 'entered-in-error' }, 'mrd-flow'],
@@ -319,9 +348,9 @@ describe('the dose check gets the best pathway and the patient measures', () => 
 
   test('an unmet indication is passed as such; an exclusion passes no schedule', () => {
     const spy = jest.spyOn(assess, 'assessDose');
-    evaluateOrders(mmm, input(mmm, mmmCases, { resources: ['dx-all', 'cd19-pos'], orders: ['blin-step-up'] }));
+    decide(mmm, input(mmm, mmmCases, { resources: ['dx-all', 'cd19-pos'], orders: ['blin-step-up'] }));
     expect((spy.mock.calls[0]?.[0] as DoseInput).indicationMet).toBe(false);
-    evaluateOrders(mmm, input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] }));
+    decide(mmm, input(mmm, mmmCases, { resources: ['dx-dlbcl', 'cd19-pos'], orders: ['blin-step-up'] }));
     const excluded = spy.mock.calls[1]?.[0] as DoseInput;
     expect(excluded.schedule).toBeUndefined();
     expect(excluded.indicationMet).toBe(false);
@@ -332,10 +361,13 @@ describe('the dose check gets the best pathway and the patient measures', () => 
       throw new Error('boom');
     });
     const call = input(mmm, mmmCases, relapsed);
-    const [d] = evaluateOrders(mmm, call);
+    const {
+      decisions: [d],
+      diagnostics,
+    } = diagnose(mmm, call);
     expect(d?.dose).toEqual({ findings: [], prompts: [], arithmetic: [] });
     expect(d?.likelihood).toBe('likely');
-    expect(call.ctx.errors).toEqual([{ where: 'dose', message: 'boom' }]);
+    expect(diagnostics.errors).toEqual([{ where: 'dose', message: 'boom' }]);
   });
 });
 
@@ -402,7 +434,7 @@ describe('bad input never crashes the evaluation', () => {
               typeof (o as { order?: unknown }).order === 'object'
           );
           const data = (t.data && typeof t.data === 'object' ? t.data : {}) as never;
-          const decisions = evaluateOrders(service, {
+          const decisions = decide(service, {
             request: t.request,
             orders,
             data,
@@ -425,7 +457,7 @@ describe('bad input never crashes the evaluation', () => {
     const observations = call.data.observations as unknown as { entry: Array<{ resource: Record<string, unknown> }> };
     observations.entry[0]!.resource.extension = [deep];
     (call.orders[0]!.order as unknown as Record<string, unknown>).note = [deep];
-    const [d] = evaluateOrders(mmm, call);
+    const [d] = decide(mmm, call);
     expect(d?.likelihood).toBe('likely');
   });
 });
@@ -453,12 +485,12 @@ describe('speed (the issue: p99 <= 40 ms under load for about 30 resources)', ()
     ];
     const call = input(mmm, mmmCases, { resources, orders: relapsed.orders });
     for (let i = 0; i < 20; i++) {
-      evaluateOrders(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
+      decide(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
     }
     const started = performance.now();
     const runs = 50;
     for (let i = 0; i < runs; i++) {
-      evaluateOrders(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
+      decide(mmm, { ...call, ctx: { ...call.ctx, errors: [], notes: [] } });
     }
     const mean = (performance.now() - started) / runs;
     expect(mean).toBeLessThan(25);
@@ -479,7 +511,7 @@ describe('cost grows linearly with the orders (contract section 2)', () => {
   function work(n: number): { expressions: number; codedItems: number } {
     const c = call(n);
     const before = evaluationCounts();
-    const decisions = evaluateOrders(mmm, c);
+    const decisions = decide(mmm, c);
     const after = evaluationCounts();
     expect(decisions).toHaveLength(n);
     return { expressions: after.expressions - before.expressions, codedItems: after.codedItems - before.codedItems };
@@ -495,14 +527,14 @@ describe('cost grows linearly with the orders (contract section 2)', () => {
   });
 
   test('every order of a call gets the decision the first gets (shared results are not shared objects)', () => {
-    const summary = (d: ReturnType<typeof evaluateOrders>[number]): unknown => ({
+    const summary = (d: OrderDecision): unknown => ({
       ...d,
       orderIndex: undefined,
       order: undefined,
       orderRef: undefined,
       dose: { ...d.dose, correction: undefined },
     });
-    const decisions = evaluateOrders(mmm, call(4));
+    const decisions = decide(mmm, call(4));
     for (const d of decisions) {
       expect(summary(d)).toEqual(summary(decisions[0]!));
       expect(d.criteria.find((c) => c.id === 'with-tki')?.evidence).toHaveLength(4);
@@ -555,10 +587,10 @@ describe('cost grows linearly with the orders (contract section 2)', () => {
       [single, singleCases],
     ] as const) {
       const all = input(service, cases, { resources, orders: variants });
-      const together = evaluateOrders(service, all);
+      const together = decide(service, all);
       expect(together).toHaveLength(variants.length);
       all.orders.forEach((governed, i) => {
-        const [alone] = evaluateOrders(service, { ...all, orders: [governed], ctx: { ...all.ctx, errors: [] } });
+        const [alone] = decide(service, { ...all, orders: [governed], ctx: { ...all.ctx, errors: [] } });
         expect({ service: service.id, order: i, decision: together[i] }).toEqual({
           service: service.id,
           order: i,
@@ -593,10 +625,14 @@ describe('cost grows linearly with the orders (contract section 2)', () => {
       resources: [...relapsed.resources, { use: 'cd19-neg', effectiveDateTime: '2024-06-20' }],
       orders: [
         'blin-step-up',
-        { use: 'blin-28', id: 'blin-late', dosageInstruction: [{ timing: { repeat: { boundsPeriod: { start: '2024-07-01' } } } }] },
+        {
+          use: 'blin-28',
+          id: 'blin-late',
+          dosageInstruction: [{ timing: { repeat: { boundsPeriod: { start: '2024-07-01' } } } }],
+        },
       ],
     });
-    const [first, second] = evaluateOrders(mmm, c);
+    const [first, second] = decide(mmm, c);
     expect(first?.criteria.find((r) => r.id === 'cd19-positive')?.status).toBe('met');
     expect(second?.criteria.find((r) => r.id === 'cd19-positive')?.status).toBe('not-met');
     expect(second?.dates).toMatchObject({ plannedStart: '2024-07-01', cycle1Start: '2024-07-01' });
@@ -609,7 +645,7 @@ describe('a call that must stop stops between orders (contract section 2)', () =
     const past = { ...c, ctx: { ...c.ctx, deadline: Date.now() - 1 } };
     let thrown: unknown;
     try {
-      evaluateOrders(mmm, past);
+      decide(mmm, past);
     } catch (e) {
       thrown = e;
     }
@@ -622,6 +658,6 @@ describe('a call that must stop stops between orders (contract section 2)', () =
     const c = input(mmm, mmmCases, relapsed);
     const controller = new AbortController();
     controller.abort(new CallAbandoned());
-    expect(() => evaluateOrders(mmm, { ...c, ctx: { ...c.ctx, signal: controller.signal } })).toThrow(CallAbandoned);
+    expect(() => decide(mmm, { ...c, ctx: { ...c.ctx, signal: controller.signal } })).toThrow(CallAbandoned);
   });
 });

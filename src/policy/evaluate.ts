@@ -45,6 +45,23 @@ export interface EvaluationInput {
   medications?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * What went wrong or is worth saying while deciding (contract section 8: the call's log line): an expression that
+ * threw (its criterion, exclusion or the dose check named), a history order whose medication could not be resolved.
+ * No clinical values.
+ */
+export interface Diagnostics {
+  errors: Array<{ where: string; message: string }>;
+  notes: string[];
+}
+
+/** What evaluateOrders returns: the decisions, and the diagnostics for the caller to log. */
+export interface EvaluationResult {
+  /** One per governed order, in the order given. */
+  decisions: OrderDecision[];
+  diagnostics: Diagnostics;
+}
+
 /** FHIR R4 `id`: 1 to 64 of A–Z, a–z, 0–9, `-` and `.`. */
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -230,7 +247,7 @@ function evaluateCriterion(
   criterion: CompiledCriterion,
   state: CallState,
   scope: OrderScope,
-  ctx: CallContext
+  diagnostics: Diagnostics
 ): CriterionOutcome {
   const result: CriterionResult = {
     id: criterion.id,
@@ -272,7 +289,7 @@ function evaluateCriterion(
     result.evidence = [];
     request = criterion.documentation;
     result.evidenceItems = [];
-    ctx.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
+    diagnostics.errors.push({ where: `criterion ${criterion.id}`, message: messageOf(e) });
   }
   return { result, request };
 }
@@ -290,7 +307,8 @@ function evaluateOrder(
   governed: GovernedOrder,
   position: number,
   calls: CallCycle,
-  ctx: CallContext
+  ctx: CallContext,
+  diagnostics: Diagnostics
 ): OrderDecision {
   const { index } = state;
   const pristine = copyJson(governed.order);
@@ -341,7 +359,7 @@ function evaluateOrder(
     if (needed.has(criterion.id)) {
       const outcome = valueOf(
         state.memo(`criterion ${criterion.id}`, keyOf(criterion.dependsOn, scope), () =>
-          evaluateCriterion(criterion, state, scope, ctx)
+          evaluateCriterion(criterion, state, scope, diagnostics)
         )
       );
       // Each decision gets its own copy: orders of one call may share a memoised result.
@@ -362,7 +380,7 @@ function evaluateOrder(
         const result = exclusion.when.evaluate(focus, vars);
         return result.length > 0 && result.every((r) => r === true);
       } catch (e) {
-        ctx.errors.push({ where: `exclusion ${exclusion.id}`, message: messageOf(e) });
+        diagnostics.errors.push({ where: `exclusion ${exclusion.id}`, message: messageOf(e) });
         return false;
       }
     });
@@ -460,7 +478,7 @@ function evaluateOrder(
       patient: state.doseMeasures(),
     });
   } catch (e) {
-    ctx.errors.push({ where: 'dose', message: messageOf(e) });
+    diagnostics.errors.push({ where: 'dose', message: messageOf(e) });
     dose = emptyAssessment();
   }
 
@@ -508,15 +526,17 @@ function evaluateOrder(
  * Decides each governed order of a call (contract sections 4 and 5).
  * @param service - the loaded service (its compiled policy and dosing rules).
  * @param input - the request (never modified), the governed orders, the gathered data, the call's context (its
- *   received date, and where errors and notes go) and, optionally, the Medications governance read for the draft
- *   orders (so that a co-ordered drug written as a `Medication/{id}` reference counts in the regimen).
- * @returns one decision per governed order, in the order given.
+ *   received date, deadline and connection; never written) and, optionally, the Medications governance read for the
+ *   draft orders (so that a co-ordered drug written as a `Medication/{id}` reference counts in the regimen).
+ * @returns one decision per governed order, in the order given, and the diagnostics (errors and notes) for the
+ *   caller's log line.
  */
-export function evaluateOrders(service: LoadedService, input: EvaluationInput): OrderDecision[] {
+export function evaluateOrders(service: LoadedService, input: EvaluationInput): EvaluationResult {
   const policy = service.policy as CompiledPolicy;
   const { request, orders, data, ctx } = input;
+  const diagnostics: Diagnostics = { errors: [], notes: [] };
   if (orders.length === 0) {
-    return [];
+    return { decisions: [], diagnostics };
   }
   // Contract section 2: the governed orders of one call share one cycle number, so prior cycles are those planned
   // before the earliest of their planned starts.
@@ -524,7 +544,7 @@ export function evaluateOrders(service: LoadedService, input: EvaluationInput): 
   for (const governed of orders) {
     earliest = earlierOf(earliest, plannedStartOf(governed.order) ?? ctx.receivedDate);
   }
-  const index = indexCall(request, data, policy.drug, ctx.notes, input.medications, earliest);
+  const index = indexCall(request, data, policy.drug, diagnostics.notes, input.medications, earliest);
   const state = new CallState(index, policy);
   const cycle = index.priorCycles.length + 1;
   const calls: CallCycle = {
@@ -535,7 +555,7 @@ export function evaluateOrders(service: LoadedService, input: EvaluationInput): 
   orders.forEach((governed, position) => {
     // Contract section 2: a call past its deadline, or whose client has gone, stops between orders.
     assertCallContinues(ctx);
-    decisions.push(evaluateOrder(service, policy, state, governed, position, calls, ctx));
+    decisions.push(evaluateOrder(service, policy, state, governed, position, calls, ctx, diagnostics));
   });
-  return decisions;
+  return { decisions, diagnostics };
 }
