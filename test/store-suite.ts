@@ -1,6 +1,7 @@
-// One suite of SharedStore tests that every store passes (issue 11): the file store (test/store-suite-file.test.ts)
-// and the PostgreSQL store (test/store-suite-pg.test.ts). Each test opens the store through a harness that can reopen
-// it on the same data (a restart), read what it really wrote (files, rows) and break the audit's storage.
+// One suite of SharedStore tests that every store passes (issue 11): the file store (test/store-suite-file.test.ts),
+// a worker's cluster store through the primary (test/store-suite-cluster.test.ts) and the PostgreSQL store
+// (test/store-suite-pg.test.ts). Each test opens the store through a harness that can reopen it on the same data (a
+// restart), read what it really wrote (files, rows) and break the audit's storage.
 import { randomUUID } from 'node:crypto';
 import type { AuditRecord, FeedbackItem, SharedStore } from '../src/store/types';
 
