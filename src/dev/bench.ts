@@ -1,10 +1,12 @@
 // `npm run bench`: the service side by side with the machine's ceiling (a minimal express server parsing the same
 // body), driven by autocannon over loopback, in alternating rounds, for four scenarios:
-//   1. full-prefetch    a relapsed adult's order-sign with about 30 resources in prefetch (development, one process)
+//   1. full-prefetch    a relapsed adult's order-sign with about 30 resources in prefetch, cold: every request its
+//                       own patient, order, hookInstance, birth date and weight (src/dev/bench-cold.ts); the
+//                       ceiling parses the same sequence of bodies (development, one process)
 //   2. other-drug       an order for another drug: nothing governed                        (development, one process)
 //   3. fhir-fallback    no prefetch, the order coded inline, the embedded FHIR server in its own process, each key
 //                       one page; the call's latency next to its slowest FHIR query and the sum of its queries
-//   4. production       scenario 1 in production mode with a fresh JWT per request, CDS_WORKERS=2
+//   4. production       scenario 1 (cold) in production mode with a fresh JWT per request, CDS_WORKERS=2
 //   5. orders           the service's CPU per call for 1, 10 and 100 governed orders (scenario 1's patient, one call
 //                       at a time, development, one process): contract section 2 allows 100 at most 120 x one
 //   6. replicas-pg      scenario 4 on two independent service processes (CDS_WORKERS=1 each) sharing one PostgreSQL
@@ -40,6 +42,7 @@ import {
   type BenchIssuer,
 } from './bench-requests';
 import { measureOrderScaling } from './bench-orders';
+import { coldBodies } from './bench-cold';
 import { postgresProblem, startPostgres, INSTALL_SCRIPT, type ThrowawayPostgres } from './postgres';
 import { formatMarkdown, formatTable, type BenchReport, type RoundResult, type ScenarioReport } from './bench-report';
 
@@ -93,6 +96,8 @@ interface Target {
   body: string;
   /** Headers for each request (a fresh JWT in scenario 4). */
   headers?: () => Record<string, string>;
+  /** A new body for each request (cold calls, src/dev/bench-cold.ts); `body` is then only the first. */
+  nextBody?: () => string;
 }
 
 interface LoadResult {
@@ -151,22 +156,25 @@ async function loadOne(target: Target, durationS: number, share: number): Promis
     body: target.body,
   };
   const headers = target.headers;
-  const opts: autocannon.Options = headers
-    ? {
-        ...base,
-        requests: [
-          {
-            method: 'POST',
-            path: target.path,
-            body: target.body,
-            setupRequest: (req: autocannon.Request): autocannon.Request => ({
-              ...req,
-              headers: { ...req.headers, 'content-type': 'application/json', ...headers() },
-            }),
-          },
-        ],
-      }
-    : base;
+  const nextBody = target.nextBody;
+  const opts: autocannon.Options =
+    headers || nextBody
+      ? {
+          ...base,
+          requests: [
+            {
+              method: 'POST',
+              path: target.path,
+              body: target.body,
+              setupRequest: (req: autocannon.Request): autocannon.Request => ({
+                ...req,
+                headers: { ...req.headers, 'content-type': 'application/json', ...(headers ? headers() : {}) },
+                ...(nextBody ? { body: nextBody() } : {}),
+              }),
+            },
+          ],
+        }
+      : base;
   const r = await autocannon(opts);
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) {
@@ -241,12 +249,19 @@ interface ScenarioPlan {
   service: () => ServiceProcess;
   target: (service: ServiceProcess) => Target;
   ceilingBody: string;
+  /** Cold scenarios: the ceiling's own sequence of the same bodies (a new one per request). */
+  ceilingNextBody?: () => string;
 }
 
 async function runScenario(plan: ScenarioPlan, ceilingPort: number, ceiling: ChildProcess): Promise<ScenarioReport> {
   const service = plan.service();
   const serviceTarget = plan.target(service);
-  const ceilingTarget: Target = { port: ceilingPort, path: SERVICE_PATH, body: plan.ceilingBody };
+  const ceilingTarget: Target = {
+    port: ceilingPort,
+    path: SERVICE_PATH,
+    body: plan.ceilingBody,
+    ...(plan.ceilingNextBody ? { nextBody: plan.ceilingNextBody } : {}),
+  };
   process.stdout.write(`\n== scenario ${plan.id} ${plan.name}: warm-up ${WARMUP_S} s each\n`);
   await load(ceilingTarget, WARMUP_S);
   await load(serviceTarget, WARMUP_S);
@@ -443,6 +458,15 @@ async function main(): Promise<void> {
         `the added history changed the answer: ${summarizeAnswer(plain.body)} -> ${summarizeAnswer(padded.body)}`
       );
     }
+    // Cold calls: a few of scenario 1's bodies, each its own patient, answered as the padded request is.
+    const cold = coldBodies(full, 'check');
+    for (const n of [0, 1, 2, 137]) {
+      const answer = await post(dev.port, { path: SERVICE_PATH, body: cold.at(n) });
+      if (answer.status !== 200 || summarizeAnswer(answer.body) !== summarizeAnswer(padded.body)) {
+        throw new Error(`cold body ${n} answered ${answer.status} ${summarizeAnswer(answer.body)}, not as scenario 1`);
+      }
+    }
+    checks.push(`1 cold bodies 0, 1, 2, 137: answered as scenario 1`);
     const other = await post(dev.port, { path: SERVICE_PATH, body: bodies.otherDrug });
     checks.push(`2 other drug: ${other.status} ${other.body}`);
     if (other.status !== 200 || other.body !== '{"cards":[]}') {
@@ -459,10 +483,11 @@ async function main(): Promise<void> {
       {
         id: '1',
         name: 'full-prefetch',
-        description: `relapsed adult, ${countPrefetchResources(full)} resources in prefetch, development, 1 process`,
+        description: `relapsed adult, ${countPrefetchResources(full)} resources in prefetch, cold (every request its own patient, order, hookInstance, birth date and weight), development, 1 process`,
         service: () => dev,
-        target: (s) => ({ port: s.port, path: SERVICE_PATH, body: bodies.full }),
+        target: (s) => ({ port: s.port, path: SERVICE_PATH, body: bodies.full, nextBody: coldBodies(full).next }),
         ceilingBody: bodies.full,
+        ceilingNextBody: coldBodies(full).next,
       },
       {
         id: '2',
@@ -567,8 +592,10 @@ async function main(): Promise<void> {
               path: SERVICE_PATH,
               body: bodies.full,
               headers: () => ({ authorization: `Bearer ${signJwt(issuer, `${base}${SERVICE_PATH}`)}` }),
+              nextBody: coldBodies(full).next,
             }),
             ceilingBody: bodies.full,
+            ceilingNextBody: coldBodies(full).next,
           },
           ceiling.ready.port,
           ceiling.child
