@@ -296,6 +296,22 @@ describe('npm run k8s:policies', () => {
     }
   });
 
+  it('refuses two files that would share one ConfigMap key, and a name a key cannot hold', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-k8s-keys-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'a_'));
+      fs.mkdirSync(path.join(dir, 'a'));
+      fs.writeFileSync(path.join(dir, 'a_', 'b'), 'one');
+      fs.writeFileSync(path.join(dir, 'a', '_b'), 'two');
+      expect(() => buildPolicyOverlay(dir, out)).toThrow(/would share the ConfigMap key a___b/);
+      fs.rmSync(path.join(dir, 'a'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'a b.yaml'), 'x');
+      expect(() => buildPolicyOverlay(dir, out)).toThrow(/a b\.yaml: a file or folder name must match/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a folder whose policy does not load, writing nothing', () => {
     const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'cds-k8s-bad-'));
     const target = path.join(out, 'refused');

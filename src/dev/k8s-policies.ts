@@ -55,6 +55,20 @@ function filesUnder(dir: string, prefix = ''): string[] {
  * @param outDir - where the overlay will be written (its kustomization points back at the base from there)
  */
 export function buildPolicyOverlay(servicesDir: string, outDir: string): PolicyOverlay {
+  // File names first (a ConfigMap key per file, none twice), then the policies, as start-up loads them.
+  const keyOf = new Map<string, string>();
+  for (const rel of filesUnder(servicesDir)) {
+    const parts = rel.split('/');
+    if (parts.some((p) => p.includes(SEPARATOR) || !KEY.test(p))) {
+      throw new Error(`${rel}: a file or folder name must match ${KEY.source} without "${SEPARATOR}"`);
+    }
+    const key = parts.join(SEPARATOR);
+    const other = [...keyOf].find(([, k]) => k === key)?.[0];
+    if (other !== undefined) {
+      throw new Error(`${rel} and ${other} would share the ConfigMap key ${key}: rename one`);
+    }
+    keyOf.set(rel, key);
+  }
   const services = loadServices(servicesDir);
   buildCdsServices(services);
   const data: Record<string, string> = {};
@@ -62,12 +76,7 @@ export function buildPolicyOverlay(servicesDir: string, outDir: string): PolicyO
   const items: PolicyOverlay['items'] = [];
   const hash = createHash('sha256');
   let bytes = 0;
-  for (const rel of filesUnder(servicesDir)) {
-    const parts = rel.split('/');
-    if (parts.some((p) => p.includes(SEPARATOR) || !KEY.test(p))) {
-      throw new Error(`${rel}: a file or folder name must match ${KEY.source} without "${SEPARATOR}"`);
-    }
-    const key = parts.join(SEPARATOR);
+  for (const [rel, key] of keyOf) {
     const content = fs.readFileSync(path.join(servicesDir, rel));
     const text = content.toString('utf8');
     if (Buffer.from(text, 'utf8').equals(content)) {
