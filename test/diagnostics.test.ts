@@ -9,11 +9,12 @@ import request from 'supertest';
 import { loadConfig } from '../src/config';
 import { loadFixtureRequests } from '../src/dev/demo-fixtures';
 import type { HookRequest } from '../src/hooks/types';
+import * as assess from '../src/dosing/assess';
 import { createLogger } from '../src/log';
 import { createServiceApp } from '../src/server/service';
 import { createFileStore } from '../src/store/file-store';
 import type { SharedStore } from '../src/store/types';
-import { BASE_URL, MMM, RECEIVED_AT, onlyAssessment, servicesOf } from './helpers/service-app';
+import { BASE_URL, MMM, RECEIVED_AT, onlyAssessment, servicesOf, topicOf } from './helpers/service-app';
 
 const FULL = 'adult-relapsed-ph-neg-cycle1-stepup--full.json';
 const fixture = loadFixtureRequests().find((f) => f.name.file === FULL)?.body as unknown as HookRequest;
@@ -79,3 +80,35 @@ test.each([MMM, 'blinatumomab-order-sign'])(
     );
   }
 );
+
+describe('a bug of the dose check', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test.each([MMM, 'blinatumomab-order-sign'])(
+    '%s: is a logged error and a dose-check card saying the dose could not be checked; the likelihood stands',
+    async (serviceId) => {
+      const baseline = await request(app).post(`/cds-services/${serviceId}`).send(fixture);
+      expect(baseline.status).toBe(200);
+      // A bug cannot be written into real data on purpose: the dose check is made to throw as a bug would.
+      jest.spyOn(assess, 'assessDose').mockImplementation(() => {
+        throw new TypeError("Cannot read properties of undefined (reading 'cycles')");
+      });
+      logged.length = 0;
+      const res = await request(app).post(`/cds-services/${serviceId}`).send(fixture);
+      expect(res.status).toBe(200);
+      expect(onlyAssessment(res.body).likelihood).toBe(onlyAssessment(baseline.body).likelihood);
+      const limits = (res.body.cards as Array<{ summary: string; detail: string; indicator: string }>).filter(
+        (c) => topicOf(c as never) === 'limits'
+      );
+      expect(limits).toHaveLength(1);
+      expect(limits[0]?.summary).toMatch(/: dose not checked: check the dose by hand$/);
+      expect(limits[0]?.detail).toContain('could not be checked automatically');
+      expect(limits[0]?.indicator).toBe('warning');
+      expect(callLine()['errors']).toEqual([
+        { where: 'dose', message: "Cannot read properties of undefined (reading 'cycles')" },
+      ]);
+    }
+  );
+});

@@ -208,7 +208,10 @@ const PROMPT_ACTIONS: Record<DosePrompt['kind'], string> = {
   'unreadable-dose': 'write the dose in mcg/day',
 };
 
-/** The dose-check card: only when there is no correction and `dose.prompts` is non-empty. */
+/**
+ * The dose-check card: when the dose check failed (`dose.unchecked`: the dose could not be checked), or when there
+ * is no correction and `dose.prompts` is non-empty.
+ */
 export function buildDoseCheckCard(
   service: LoadedService,
   decision: OrderDecision,
@@ -216,6 +219,19 @@ export function buildDoseCheckCard(
   opts: { orderCount?: number } = {}
 ): Card | undefined {
   const prompts = decision.dose.prompts;
+  if (decision.dose.unchecked) {
+    const head = `${summaryPrefix(decision)}: dose not checked`;
+    const candidates = [`${head}: check the dose by hand`, head];
+    return {
+      uuid,
+      summary: candidates.find((c) => lengthOf(c) <= MAX_SUMMARY_LENGTH) ?? head,
+      detail:
+        `The dose of ${orderInWords(decision, opts.orderCount ?? 1)} could not be checked automatically. ` +
+        'Check the daily dose, the step-up, the quantity and the supply duration by hand before signing.',
+      indicator: 'warning',
+      source: cardSource(service, 'limits'),
+    };
+  }
   if (decision.dose.correction || prompts.length === 0) {
     return undefined;
   }

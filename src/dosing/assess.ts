@@ -21,16 +21,9 @@ const MAX_SUMMARY = 139;
  * @param input - the order, its dates and cycle, the schedule of the best pathway and the patient's measurements
  */
 export function assessDose(input: DoseInput): DoseAssessment {
-  try {
-    return new Assessment(input).run();
-  } catch {
-    // Bad input never crashes the call: the dose is then left to a person.
-    return {
-      findings: [],
-      prompts: [{ kind: 'unreadable-dose', text: 'The dose could not be checked automatically; check it by hand.' }],
-      arithmetic: [],
-    };
-  }
+  // Bad input gets prompts from the checks themselves; anything thrown here is a bug of this module, and the engine
+  // (policy/evaluate.ts) logs it and leaves the dose to a person (DoseAssessment.unchecked).
+  return new Assessment(input).run();
 }
 
 /**

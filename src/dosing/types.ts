@@ -89,6 +89,11 @@ export interface DoseAssessment {
   findings: string[];
   prompts: DosePrompt[];
   /**
+   * Set when the dose check itself failed (a bug in src/dosing, which throws; the engine logs it): nothing is known
+   * about the dose, and the dose-check card asks a person to check it by hand.
+   */
+  unchecked?: true;
+  /**
    * Plain-text lines showing the arithmetic (weight, height, BSA and source, rate, cap, rounding, vials, units).
    * They quote the request (units as written), so whoever renders them as markdown escapes them.
    */

@@ -356,7 +356,7 @@ describe('the dose check gets the best pathway and the patient measures', () => 
     expect(excluded.indicationMet).toBe(false);
   });
 
-  test('a dose check that throws leaves an empty assessment and a logged error', () => {
+  test('a dose check that throws (a bug of src/dosing) leaves an unchecked assessment and a returned error', () => {
     jest.spyOn(assess, 'assessDose').mockImplementation(() => {
       throw new Error('boom');
     });
@@ -365,7 +365,7 @@ describe('the dose check gets the best pathway and the patient measures', () => 
       decisions: [d],
       diagnostics,
     } = diagnose(mmm, call);
-    expect(d?.dose).toEqual({ findings: [], prompts: [], arithmetic: [] });
+    expect(d?.dose).toEqual({ findings: [], prompts: [], arithmetic: [], unchecked: true });
     expect(d?.likelihood).toBe('likely');
     expect(diagnostics.errors).toEqual([{ where: 'dose', message: 'boom' }]);
   });

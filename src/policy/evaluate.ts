@@ -478,8 +478,10 @@ function evaluateOrder(
       patient: state.doseMeasures(),
     });
   } catch (e) {
+    // A bug of the dose check (src/dosing throws on its own bugs): logged, and the dose-check card says the dose could
+    // not be checked. Dose findings never change the likelihood.
     diagnostics.errors.push({ where: 'dose', message: messageOf(e) });
-    dose = emptyAssessment();
+    dose = { ...emptyAssessment(), unchecked: true };
   }
 
   const id = governed.order.id;
