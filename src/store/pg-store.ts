@@ -38,6 +38,49 @@ export const MIGRATION_LOCK = 4711002026;
 const CONNECT_TIMEOUT_MS = 5000;
 const QUERY_TIMEOUT_MS = 10000;
 
+/** What neither a text nor a jsonb value can hold: NUL, and a surrogate that is not half of a pair. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what must be found
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A string PostgreSQL accepts: NUL characters and lone surrogates (valid in JSON, refused by text and jsonb) become
+ * U+FFFD, so that a caller cannot make a call unrecordable (or a lookup fail) by putting one in a request.
+ * @param text - any string
+ */
+export function storable(text: string): string {
+  return text.replace(UNSTORABLE, '\ufffd');
+}
+
+/**
+ * JSON text for a jsonb column, every string and member name made {@link storable}.
+ * @param value - any JSON value
+ */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, function (this: unknown, _key: string, member: unknown): unknown {
+    if (typeof member === 'string') {
+      return storable(member);
+    }
+    if (typeof member === 'object' && member !== null && !Array.isArray(member)) {
+      const names = Object.keys(member);
+      if (names.some((name) => storable(name) !== name)) {
+        return Object.fromEntries(names.map((name) => [storable(name), (member as Record<string, unknown>)[name]]));
+      }
+    }
+    return member;
+  });
+}
+
+/** A query parameter made storable: strings and arrays of strings; anything else as it is. */
+function storableValue(value: unknown): unknown {
+  if (typeof value === 'string') {
+    return storable(value);
+  }
+  if (Array.isArray(value)) {
+    return value.map((v: unknown) => (typeof v === 'string' ? storable(v) : v));
+  }
+  return value;
+}
+
 /**
  * Applies the migrations not yet applied, in one transaction under an advisory lock: replicas starting at once wait
  * for each other, and a migration that fails leaves the schema as it was.
@@ -163,9 +206,9 @@ export class PgStore implements SharedStore {
         record.policyId ?? null,
         record.policyVersion ?? null,
         record.assertionIds ?? null,
-        record.decisions === undefined ? null : JSON.stringify(record.decisions),
+        record.decisions === undefined ? null : storableJson(record.decisions),
         record.abandoned ?? null,
-        JSON.stringify(safe),
+        storableJson(safe),
       ]
     );
   }
@@ -178,7 +221,7 @@ export class PgStore implements SharedStore {
       `INSERT INTO cds_feedback (service_id, identity, card, outcome, outcome_timestamp, item, stored_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (service_id, identity) DO NOTHING`,
-      [serviceId, identity, item.card, item.outcome, item.outcomeTimestamp, JSON.stringify(item), new Date(this.now())]
+      [serviceId, identity, item.card, item.outcome, item.outcomeTimestamp, storableJson(item), new Date(this.now())]
     );
     return result.rowCount === 1;
   }
@@ -284,7 +327,7 @@ export class PgStore implements SharedStore {
     if (this.closed) {
       return Promise.reject(new Error('shared store: closed'));
     }
-    const work = this.pool.query<R>(text, values);
+    const work = this.pool.query<R>(text, values.map(storableValue));
     this.pending.add(work);
     const done = (): void => {
       this.pending.delete(work);
