@@ -228,7 +228,8 @@ async function main(): Promise<void> {
   );
 }
 
-if (require.main === module) {
+// Run by scripts/start.js, which requires this file with its own path as argv[1] (not as the main module).
+if (process.argv[1] === __filename) {
   main().catch((error: unknown) => {
     process.stderr.write(
       `bench:profile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`
