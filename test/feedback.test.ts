@@ -233,9 +233,7 @@ describe('feedback on the cards a service issued', () => {
   }
 
   function feedback(serviceId: string, items: unknown[]): request.Test {
-    return request(e.app)
-      .post(`/cds-services/${serviceId}/feedback`)
-      .send({ feedback: items });
+    return request(e.app).post(`/cds-services/${serviceId}/feedback`).send({ feedback: items });
   }
 
   function stored(serviceId: string): number {
@@ -301,5 +299,37 @@ describe('feedback on the cards a service issued', () => {
     expect(stored(MMM)).toBe(0);
     await feedback(MMM, many.slice(0, 100)).expect(200);
     expect(stored(MMM)).toBe(100);
+  });
+});
+
+describe('feedback when the store cannot answer', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await makeHarness();
+  });
+  afterEach(() => h.close());
+
+  it('answers 503 audit-unavailable (never a 500) when the issued cards cannot be read, and logs why', async () => {
+    // The service's card folder is a file: every lookup under it fails with ENOTDIR.
+    fs.writeFileSync(path.join(h.dataDir, 'cards', 'svc-a'), 'not a folder');
+    const res = await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted] });
+    expect(res.status).toBe(503);
+    expect(res.body.issue[0].details.coding[0]).toEqual({ system: ERROR_SYSTEM, code: 'audit-unavailable' });
+    expect(h.logs().some((l) => l['msg'] === 'feedback store failed')).toBe(true);
+    expect(storedFiles(h)).toEqual([]);
+  });
+
+  it('answers 503 audit-unavailable when the feedback cannot be stored', async () => {
+    await h.store.rememberCards('svc-a', [accepted.card]);
+    // The service's feedback folder is a file: the item cannot be written.
+    fs.writeFileSync(path.join(h.dataDir, 'feedback', 'svc-a'), 'not a folder');
+    const res = await request(h.app)
+      .post(PATH)
+      .send({ feedback: [accepted] });
+    expect(res.status).toBe(503);
+    expect(res.body.issue[0].details.coding[0]).toEqual({ system: ERROR_SYSTEM, code: 'audit-unavailable' });
+    expect(h.logs().some((l) => l['msg'] === 'feedback store failed')).toBe(true);
   });
 });

@@ -359,7 +359,18 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       const items = parseFeedback(body);
       state.feedback = { received: items.length, stored: 0 };
       // Only cards this service issued (contract section 8), all checked before any item is stored.
-      const issued = await Promise.all(items.map((item) => deps.store.isIssuedCard(service.id, item.card)));
+      // A store that cannot answer is 503 audit-unavailable, as for a hook call (never a 500).
+      const stored = async <T>(work: () => Promise<T>): Promise<T> => {
+        try {
+          return await work();
+        } catch (e) {
+          storeFailed(deps, state, 'feedback store failed', e);
+          throw auditUnavailable();
+        }
+      };
+      const issued = await stored(() =>
+        Promise.all(items.map((item) => deps.store.isIssuedCard(service.id, item.card)))
+      );
       const unknown = issued.flatMap((known, i) => (known ? [] : [i]));
       if (unknown.length > 0) {
         throw new HttpError(
@@ -372,7 +383,7 @@ export function createRoutes(deps: AppDeps, authenticator: Authenticator): Route
       }
       // One item at a time, so that the same card twice in one call is stored once.
       for (const item of items) {
-        if (await deps.store.putFeedback(service.id, item)) {
+        if (await stored(() => deps.store.putFeedback(service.id, item))) {
           state.feedback.stored += 1;
         }
       }
