@@ -2,6 +2,7 @@
 // (\u0000, \ud800) but neither a text nor a jsonb value. A hook call or feedback carrying one must still be answered
 // as any other (the call audited, an unknown card 400 unknown-card), never a 500 or a 503 from the store. The real app
 // on a real throwaway PostgreSQL (test/helpers/postgres.ts).
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +80,15 @@ suite('text PostgreSQL cannot hold, over HTTP', () => {
     expect(rows[0]!.record.request.body.context).toMatchObject({
       'note\ufffd': 'lone \ufffd surrogate and \ufffd nul',
     });
+    expect(logs.join('')).not.toMatch(/audit write failed/);
+  });
+
+  it('audits a hook call whose hookInstance is long and incompressible', async () => {
+    const hookInstance = randomBytes(12000).toString('base64');
+    const res = await request(app).post('/cds-services/svc-a').send(orderSignBody({ hookInstance }));
+    expect(res.status).toBe(200);
+    const rows = await pg.sql<{ hook_instance: string }>('SELECT hook_instance FROM cds_audit', [], db);
+    expect(rows.map((r) => r.hook_instance)).toEqual([hookInstance]);
     expect(logs.join('')).not.toMatch(/audit write failed/);
   });
 

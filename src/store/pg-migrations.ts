@@ -84,4 +84,14 @@ CREATE TABLE cds_ready (
 INSERT INTO cds_ready (id, checked_at) VALUES (1, now());
 `,
   },
+  {
+    // A B-tree entry holds at most about 2.7 kB, so a long hookInstance (any string a client sends) made its audit row
+    // fail to insert: a hash index has no such limit and still serves `WHERE hook_instance = '…'`.
+    version: 2,
+    name: 'hash index on the audit hook instance',
+    sql: `
+DROP INDEX cds_audit_hook_instance;
+CREATE INDEX cds_audit_hook_instance ON cds_audit USING hash (hook_instance);
+`,
+  },
 ];
