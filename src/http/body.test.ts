@@ -55,5 +55,26 @@ describe('parseJsonBody', () => {
     expect(codeOf(() => parseJsonBody(nested(MAX_JSON_DEPTH + 1)))).toBe('invalid-json');
     // Far deeper than any recursive copy or JSON.stringify could handle: refused, not crashed.
     expect(codeOf(() => parseJsonBody(nested(200000)))).toBe('invalid-json');
+    // Objects count as arrays do.
+    const objects = (levels: number): Buffer => Buffer.from('{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1));
+    expect(codeOf(() => parseJsonBody(objects(MAX_JSON_DEPTH)))).toBeUndefined();
+    expect(codeOf(() => parseJsonBody(objects(MAX_JSON_DEPTH + 1)))).toBe('invalid-json');
+  });
+
+  it('counts only the brackets outside strings, escaped quotes and backslashes included', () => {
+    const deep = '['.repeat(MAX_JSON_DEPTH + 5);
+    const values = [
+      { [deep]: deep },
+      { a: `say "${deep}"`, b: `${deep}\\`, c: [`\\"${deep}`] },
+      { text: `\\`, after: [[[1]]] },
+    ];
+    for (const value of values) {
+      expect(parseJsonBody(Buffer.from(JSON.stringify(value)))).toEqual(value);
+    }
+    // A string ending in an escaped backslash closes there: the brackets after it count.
+    const tail = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+    const wrapped = (levels: number): Buffer => Buffer.from(`["x\\\\",${tail(levels - 1)}]`);
+    expect(codeOf(() => parseJsonBody(wrapped(MAX_JSON_DEPTH)))).toBeUndefined();
+    expect(codeOf(() => parseJsonBody(wrapped(MAX_JSON_DEPTH + 1)))).toBe('invalid-json');
   });
 });
