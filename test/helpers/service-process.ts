@@ -154,11 +154,8 @@ export interface ServiceProcess {
   kill: () => void;
 }
 
-/**
- * Spawns the built service with `env` (PORT chosen here) and resolves once it logs "cds service listening".
- * @param env - environment variables (added to a minimal one: PATH, HOME)
- */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+/** Spawns the built service with `env` added to a minimal environment (PATH, HOME) and a free PORT chosen here. */
+async function spawnBuiltService(env: Record<string, string>) {
   const entry = buildService();
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
@@ -172,6 +169,15 @@ export async function startService(env: Record<string, string>): Promise<Service
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return { child, port };
+}
+
+/**
+ * Spawns the built service with `env` (PORT chosen here) and resolves once it logs "cds service listening".
+ * @param env - environment variables (added to a minimal one: PATH, HOME)
+ */
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const { child, port } = await spawnBuiltService(env);
   const logs: LogLine[] = [];
   const text: string[] = [];
   const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
@@ -288,19 +294,7 @@ export function send(
 
 /** Runs the built service until it exits (it is expected to refuse to start); resolves with its code and output. */
 export async function runUntilExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const entry = buildService();
-  const port = await freePort();
-  const child = spawn(process.execPath, [entry], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: os.tmpdir(),
-      CDS_SERVICES_DIR: path.join(ROOT, 'cds-services'),
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const { child } = await spawnBuiltService(env);
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
